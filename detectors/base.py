@@ -1,0 +1,83 @@
+"""The detector plug-in kind: one batched `detect` method and the detections it returns."""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+
+import cv2
+import numpy as np
+
+LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+
+
+@dataclasses.dataclass(frozen=True)
+class Box:
+    """A box as fractions of the frame (left/top/width/height, as Amazon Rekognition Video)."""
+
+    left: float
+    top: float
+    width: float
+    height: float
+
+    def __post_init__(self):
+        values = (self.left, self.top, self.width, self.height)
+        if not all(math.isfinite(v) for v in values):
+            raise ValueError(f"box has a non-finite coordinate: {values}")
+        if self.width < 0 or self.height < 0:
+            raise ValueError(f"box has a negative size: {values}")
+        if self.left < 0 or self.top < 0 or self.left + self.width > 1 + 1e-6 or self.top + self.height > 1 + 1e-6:
+            raise ValueError(f"box is outside the frame: {values}")
+
+    @classmethod
+    def from_corners(cls, x1: float, y1: float, x2: float, y2: float) -> "Box":
+        """Builds a box from normalised corners, clipped to the frame."""
+        x1, x2 = sorted((min(max(x1, 0.0), 1.0), min(max(x2, 0.0), 1.0)))
+        y1, y2 = sorted((min(max(y1, 0.0), 1.0), min(max(y2, 0.0), 1.0)))
+        return cls(x1, y1, x2 - x1, y2 - y1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Detection:
+    label: str
+    confidence: float
+    box: Box
+    # Normalised (x, y) points by name; faces carry the five of LANDMARK_NAMES.
+    landmarks: Mapping[str, tuple[float, float]] | None = None
+
+    def __post_init__(self):
+        if not self.label:
+            raise ValueError("detection has no label")
+        if not 0.0 <= self.confidence <= 1.0:
+            raise ValueError(f"confidence {self.confidence} is outside [0, 1]")
+        for name, (x, y) in (self.landmarks or {}).items():
+            if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+                raise ValueError(f"landmark {name} ({x}, {y}) is outside the frame")
+
+
+class Detector(abc.ABC):
+    """Finds one kind of object in batches of frames.
+
+    The pipeline calls `prepare` once per frame in its decode thread (so resizing and
+    colour conversion overlap inference), then `detect` on a batch of prepared frames.
+    """
+
+    name: str
+    label: str
+    model: str
+    min_confidence: float
+    batch_size: int = 8
+
+    def prepare(self, frame_bgr: np.ndarray) -> np.ndarray:
+        """Turns an OpenCV BGR frame into this model's input; RGB by default."""
+        return cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
+
+    @abc.abstractmethod
+    def detect(self, frames: Sequence[np.ndarray]) -> list[list[Detection]]:
+        """Returns, for each prepared frame, its detections at or above `min_confidence`."""
+
+    def describe(self) -> dict:
+        """The detector's entry in a result's `detectors` list."""
+        return {"name": self.name, "label": self.label, "model": self.model, "min_confidence": self.min_confidence}

@@ -1,0 +1,1 @@
+"""videoscan's worker: queue, jobs, storage, pipeline and command line."""

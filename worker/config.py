@@ -1,0 +1,99 @@
+"""Settings: built once, from command-line flags, then the environment, then defaults."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from worker.errors import ConfigError
+
+_ENV = {
+    "region": "AWS_REGION",
+    "queue_url": "VIDEOSCAN_QUEUE_URL",
+    "jobs_table": "VIDEOSCAN_JOBS_TABLE",
+    "results_bucket": "VIDEOSCAN_RESULTS_BUCKET",
+    "notify_topic_arn": "VIDEOSCAN_NOTIFY_TOPIC_ARN",
+    "visibility_timeout": "VIDEOSCAN_VISIBILITY_TIMEOUT",
+    "max_video_bytes": "VIDEOSCAN_MAX_VIDEO_BYTES",
+    "max_duration_s": "VIDEOSCAN_MAX_DURATION_S",
+    "max_frame_pixels": "VIDEOSCAN_MAX_FRAME_PIXELS",
+    "allowed_buckets": "VIDEOSCAN_ALLOWED_BUCKETS",
+    "require_gpu": "VIDEOSCAN_REQUIRE_GPU",
+    "human_model": "VIDEOSCAN_HUMAN_MODEL",
+    "log_format": "VIDEOSCAN_LOG_FORMAT",
+    "log_level": "VIDEOSCAN_LOG_LEVEL",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    region: str = "us-east-1"
+    queue_url: str | None = None
+    jobs_table: str | None = None
+    results_bucket: str | None = None
+    notify_topic_arn: str | None = None
+    visibility_timeout: int = 300
+    max_video_bytes: int = 10 * 1024**3
+    max_duration_s: float = 21600.0
+    max_frame_pixels: int = 7680 * 4608
+    allowed_buckets: frozenset[str] = frozenset()
+    require_gpu: bool = False
+    # A TF2 SavedModel directory or frozen .pb (local path or s3://) for `human`.
+    human_model: str | None = None
+    log_format: str = "json"
+    log_level: str = "INFO"
+
+    @classmethod
+    def load(cls, env: Mapping[str, str] | None = None, **flags: Any) -> "Settings":
+        """Flags that are not None beat the environment, which beats the defaults."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for field in dataclasses.fields(cls):
+            raw = env.get(_ENV[field.name])
+            if field.name == "region":
+                raw = raw or env.get("AWS_DEFAULT_REGION")
+            if raw not in (None, ""):
+                values[field.name] = _convert(field.name, raw, field.type)
+        values.update({k: v for k, v in flags.items() if v is not None})
+        settings = cls(**values)
+        settings._validate()
+        return settings
+
+    def require(self, *names: str) -> None:
+        """Fail with a clear message when a command needs settings that are unset."""
+        missing = [_ENV[name] for name in names if not getattr(self, name)]
+        if missing:
+            raise ConfigError(f"missing configuration: set {', '.join(missing)}")
+
+    def bucket_allowed(self, bucket: str) -> bool:
+        if not self.allowed_buckets:
+            return True
+        return bucket in self.allowed_buckets or bucket == self.results_bucket
+
+    def _validate(self) -> None:
+        if not 0 <= self.visibility_timeout <= 43200:
+            raise ConfigError("VIDEOSCAN_VISIBILITY_TIMEOUT must be within 0..43200 seconds")
+        if self.log_format not in ("json", "text"):
+            raise ConfigError("VIDEOSCAN_LOG_FORMAT must be 'json' or 'text'")
+        for name in ("max_video_bytes", "max_duration_s", "max_frame_pixels"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{_ENV[name]} must be positive")
+
+
+def _convert(name: str, raw: str, annotation: str) -> Any:
+    try:
+        if name == "allowed_buckets":
+            return frozenset(b.strip() for b in raw.split(",") if b.strip())
+        if annotation.startswith("bool"):
+            if raw.lower() not in ("0", "1", "true", "false", "yes", "no"):
+                raise ValueError(raw)
+            return raw.lower() in ("1", "true", "yes")
+        if annotation.startswith("int"):
+            return int(raw)
+        if annotation.startswith("float"):
+            return float(raw)
+        return raw
+    except ValueError:
+        raise ConfigError(f"{_ENV[name]}={raw!r} is not a valid {annotation.split(' ')[0]}") from None

@@ -1,0 +1,82 @@
+"""One rooted error hierarchy; each job failure carries the contract's error code."""
+
+
+class VideoscanError(Exception):
+    """Root of every error videoscan raises on purpose."""
+
+
+class JobFailure(VideoscanError):
+    """A job cannot succeed; the job ends FAILED with `code` and the message is settled."""
+
+    code = "INTERNAL"
+
+
+class InvalidMessage(JobFailure):
+    """The message is not a valid job (the text names the field)."""
+
+    code = "INVALID_MESSAGE"
+
+
+class VideoNotFound(JobFailure):
+    """The video's bucket or key does not exist."""
+
+    code = "VIDEO_NOT_FOUND"
+
+
+class AccessDenied(JobFailure):
+    """The worker may not read or write the named location."""
+
+    code = "ACCESS_DENIED"
+
+
+class VideoUnreadable(JobFailure):
+    """The object is empty, truncated beyond use, or not a video."""
+
+    code = "VIDEO_UNREADABLE"
+
+
+class VideoTooLarge(JobFailure):
+    """The object or its frames exceed the configured limits."""
+
+    code = "VIDEO_TOO_LARGE"
+
+
+class VideoTooLong(JobFailure):
+    """The video lasts longer than the configured limit."""
+
+    code = "VIDEO_TOO_LONG"
+
+
+class UnknownDetector(JobFailure):
+    """A detector name is not in the registry."""
+
+    code = "UNKNOWN_DETECTOR"
+
+
+class NotAJob(VideoscanError):
+    """The body cannot name a job at all; it is left for the dead-letter queue."""
+
+
+class JobNotClaimable(VideoscanError):
+    """Another worker holds the job, or it has already ended (a lost race, not a failure)."""
+
+    def __init__(self, job_id: str, status: str | None):
+        super().__init__(f"job {job_id} is not claimable (status {status})")
+        self.job_id = job_id
+        self.status = status
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("SUCCEEDED", "FAILED")
+
+
+class LeaseLost(VideoscanError):
+    """This worker no longer holds the job; it must stop without writing its end."""
+
+
+class JobCancelled(VideoscanError):
+    """The worker is shutting down; the job is released for another worker."""
+
+
+class ConfigError(VideoscanError):
+    """The worker's configuration is missing or invalid (exit status 2)."""
