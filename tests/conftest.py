@@ -6,10 +6,15 @@ import os
 import pathlib
 import uuid
 
+import cv2
+import numpy as np
 import pytest
 
 from worker.aws import AwsClients
+from worker.config import Settings
+from worker.detector_pool import DetectorPool
 from worker.embedded_aws import EmbeddedAws, create_resources
+from worker.worker import Worker
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -33,6 +38,44 @@ def resources(clients, monkeypatch):
     for name, value in created.environment().items():
         monkeypatch.setenv(name, value)
     return created
+
+
+@pytest.fixture
+def settings(resources) -> Settings:
+    return Settings.load()
+
+
+@pytest.fixture(scope="session")
+def detector_pool() -> DetectorPool:
+    """Detectors shared by the whole run, so each real model loads once."""
+    return DetectorPool()
+
+
+@pytest.fixture
+def make_worker(clients, detector_pool):
+    """Builds an in-process worker from the environment (plus overrides) sharing the run's models."""
+    def make(**overrides) -> Worker:
+        return Worker(Settings.load(**overrides), clients, pool=detector_pool)
+    return make
+
+
+def write_test_video(path, frames: int = 24, size: tuple[int, int] = (160, 120), fps: float = 12.0) -> str:
+    """A real MPEG-4 file: a bright square sliding over a dark, slowly brightening background."""
+    width, height = size
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    assert writer.isOpened(), f"OpenCV cannot write {path}"
+    for i in range(frames):
+        frame = np.full((height, width, 3), 20 + 4 * i, np.uint8)
+        x = int(i * (width - 30) / max(frames - 1, 1))
+        frame[height // 3: height // 3 + 30, x: x + 30] = 230
+        writer.write(frame)
+    writer.release()
+    return str(path)
+
+
+@pytest.fixture
+def small_video(tmp_path) -> str:
+    return write_test_video(tmp_path / "small.mp4")
 
 
 @pytest.fixture(scope="session")

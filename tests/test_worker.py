@@ -1,0 +1,104 @@
+"""The worker against moto's server over HTTP: a job's whole path, its record, result and event."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from worker.jobs import JobStore
+
+
+def send(clients, resources, message: dict) -> str:
+    """Sends a contract message with plain boto3, as any SQS client would."""
+    return clients.sqs.send_message(QueueUrl=resources.queue_url, MessageBody=json.dumps(message))["MessageId"]
+
+
+def upload(clients, bucket: str, key: str, path: str) -> str:
+    clients.s3.upload_file(path, bucket, key)
+    return f"s3://{bucket}/{key}"
+
+
+def read_result(clients, uri: str) -> dict:
+    bucket, key = uri[5:].split("/", 1)
+    obj = clients.s3.get_object(Bucket=bucket, Key=key)
+    assert obj["ContentType"] == "application/json"
+    return json.loads(obj["Body"].read())
+
+
+def queue_depth(clients, url: str) -> int:
+    attributes = clients.sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    return sum(int(v) for v in attributes.values())
+
+
+def subscribe_queue(clients, topic_arn: str, name: str) -> str:
+    """An SQS queue subscribed to the topic (raw delivery), to read completion events."""
+    url = clients.sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = clients.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    clients.sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
+    return url
+
+
+def receive_events(clients, url: str) -> list[dict]:
+    events = []
+    while True:
+        messages = clients.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        if not messages:
+            return events
+        for message in messages:
+            events.append(json.loads(message["Body"]))
+            clients.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def test_a_message_from_any_sqs_client_becomes_a_succeeded_job(clients, resources, make_worker, small_video):
+    # given a video in S3 and a bare contract message sent with plain boto3 (no record yet)
+    events_url = subscribe_queue(clients, resources.topic_arn, resources.jobs_table + "-events")
+    video = upload(clients, resources.results_bucket, "in/small.mp4", small_video)
+    message_id = send(clients, resources, {"video": video, "detectors": ["stub"], "tag": "cam-1"})
+
+    # when a worker drains the queue
+    handled = make_worker().run(drain=True)
+
+    # then the job, named after the message, succeeded with a complete result
+    assert handled == 1
+    record = JobStore(clients.dynamodb, resources.jobs_table).get(message_id)
+    assert record["status"] == "SUCCEEDED"
+    assert record["attempts"] == 1
+    assert record["tag"] == "cam-1"
+    assert record["progress"] == {"frames_done": 24, "frames_total": 24}
+    assert record["result_uri"] == f"s3://{resources.results_bucket}/results/{message_id}/detections.json"
+    result = read_result(clients, record["result_uri"])
+    assert result["schema"] == "videoscan/detections@1"
+    assert result["job_id"] == message_id and result["tag"] == "cam-1"
+    assert result["video"]["frame_count"] == 24 and result["video"]["width"] == 160
+    assert [f["index"] for f in result["frames"]] == list(range(24))
+    timestamps = [f["timestamp_ms"] for f in result["frames"]]
+    assert timestamps == sorted(set(timestamps))
+    assert result["summary"]["frames_analyzed"] == 24
+    # the stub's confidence is the frame's brightness, which rises through the video
+    confidences = [f["detections"][0]["confidence"] for f in result["frames"]]
+    assert confidences[-1] > confidences[0]
+    # and the queue and its dead-letter queue are empty, and one event was published
+    assert queue_depth(clients, resources.queue_url) == 0
+    assert queue_depth(clients, resources.dead_letter_queue_url) == 0
+    assert receive_events(clients, events_url) == [{
+        "job_id": message_id, "status": "SUCCEEDED", "tag": "cam-1", "video": video,
+        "result_uri": record["result_uri"], "error": None,
+    }]
+
+
+def test_sample_every_and_output_prefix_are_honoured(clients, resources, make_worker, small_video):
+    video = upload(clients, resources.results_bucket, "in/small.mp4", small_video)
+    send(clients, resources, {"video": video, "detectors": ["stub"], "sample_every": 5, "job_id": "sampled-1",
+                              "output": f"s3://{resources.results_bucket}/custom/place"})
+
+    make_worker().run(drain=True)
+
+    record = JobStore(clients.dynamodb, resources.jobs_table).get("sampled-1")
+    assert record["result_uri"] == f"s3://{resources.results_bucket}/custom/place/detections.json"
+    result = read_result(clients, record["result_uri"])
+    assert [f["index"] for f in result["frames"]] == [0, 5, 10, 15, 20]
+    assert result["sample_every"] == 5
+    assert result["video"]["frame_count"] == 24  # every frame is decoded, only sampled ones analysed

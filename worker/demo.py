@@ -1,0 +1,85 @@
+"""`videoscan demo`: the whole system on loopback, with no AWS account.
+
+Starts moto's server on 127.0.0.1, creates the queue (with a dead-letter queue), table,
+bucket and topic, uploads a sample video, submits a human+face job, runs a worker
+until the queue is empty, and leaves the video and its result in a local directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+
+from worker.aws import AwsClients
+from worker.config import Settings
+from worker.embedded_aws import EmbeddedAws, create_resources
+from worker.jobqueue import JobQueue
+from worker.jobs import JobStore
+from worker.message import parse_request
+from worker.sample_video import write_sample_video
+from worker.submit import submit
+from worker.worker import Worker
+
+VIDEO_NAME = "sample.mp4"
+
+
+def run_demo(directory: str) -> int:
+    started = time.monotonic()
+    os.makedirs(directory, exist_ok=True)
+    video_path = os.path.join(directory, VIDEO_NAME)
+    frames = write_sample_video(video_path)
+    _say(f"made {video_path} ({frames} frames from scikit-image's public-domain photographs)")
+
+    with EmbeddedAws() as stack:
+        _say(f"embedded AWS stack (moto) on {stack.endpoint_url}")
+        clients = AwsClients.create(stack.region)
+        resources = create_resources(clients, f"videoscan-demo-{uuid.uuid4().hex[:6]}")
+        _say(f"created queue {resources.queue_url} (+ dead-letter queue), table {resources.jobs_table}, "
+             f"bucket {resources.results_bucket}, topic {resources.topic_arn.split(':')[-1]}")
+        video_uri = f"s3://{resources.results_bucket}/videos/{VIDEO_NAME}"
+        clients.s3.upload_file(video_path, resources.results_bucket, f"videos/{VIDEO_NAME}")
+
+        settings = Settings.load({**os.environ, **resources.environment()})
+        jobs = JobStore(clients.dynamodb, settings.jobs_table)
+        request = parse_request({"video": video_uri, "detectors": ["human", "face"], "tag": "demo"},
+                                uuid.uuid4().hex)
+        submit(request, jobs, JobQueue(clients.sqs, settings.queue_url))
+        _say(f"submitted job {request.job_id}: {video_uri}, detectors human+face")
+
+        _say("running a worker until the queue is empty (loading the models takes a few seconds)")
+        Worker(settings, clients).run(drain=True)
+
+        record = jobs.get(request.job_id)
+        if record["status"] != "SUCCEEDED":
+            _say(f"job ended {record['status']}: {record.get('error') or record.get('last_error')}")
+            return 1
+        result_path = os.path.join(directory, "detections.json")
+        bucket, key = record["result_uri"][5:].split("/", 1)
+        clients.s3.download_file(bucket, key, result_path)
+
+    _print_summary(record, result_path, time.monotonic() - started)
+    return 0
+
+
+def _print_summary(record: dict, result_path: str, wall_s: float) -> None:
+    with open(result_path, encoding="utf-8") as f:
+        result = json.load(f)
+    summary, video = result["summary"], result["video"]
+    _say("")
+    _say(f"job {record['job_id']}: {record['status']} after {record['attempts']} attempt(s)")
+    _say(f"video: {video['width']}x{video['height']}, {video['frame_count']} frames, {video['fps']} fps, "
+         f"{video['codec']}")
+    for detector in result["detectors"]:
+        label = detector["label"]
+        _say(f"  {detector['name']:>6} ({detector['model']}): {summary['counts'][label]} {label} detections, "
+             f"up to {summary['max_in_frame'][label]} in one frame")
+    _say(f"result: {record['result_uri']} -> {result_path}")
+    _say(f"wall time {wall_s:.1f} s")
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+

@@ -1,0 +1,76 @@
+"""What the NVIDIA driver (through NVML) and TensorFlow each see of the GPUs."""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass
+class GpuReport:
+    nvml_gpus: list[dict] = dataclasses.field(default_factory=list)
+    nvml_error: str | None = None
+    driver_version: str | None = None
+    tensorflow_gpus: list[str] = dataclasses.field(default_factory=list)
+    tensorflow_error: str | None = None
+    tensorflow_built_with_cuda: bool | None = None
+
+    @property
+    def usable(self) -> bool:
+        """Both the driver and TensorFlow must see a GPU, or inference silently runs on the CPU."""
+        return bool(self.nvml_gpus) and bool(self.tensorflow_gpus)
+
+    def lines(self) -> list[str]:
+        lines = []
+        if self.nvml_error:
+            lines.append(f"NVML: unavailable ({self.nvml_error})")
+        else:
+            lines.append(f"NVML: driver {self.driver_version}, {len(self.nvml_gpus)} GPU(s)")
+            lines += [f"  GPU {g['index']}: {g['name']}, {g['memory_total_mib']} MiB, {g['utilization_pct']}% busy"
+                      for g in self.nvml_gpus]
+        if self.tensorflow_error:
+            lines.append(f"TensorFlow: unavailable ({self.tensorflow_error})")
+        else:
+            lines.append(f"TensorFlow: built with CUDA: {self.tensorflow_built_with_cuda}; "
+                         f"{len(self.tensorflow_gpus)} GPU(s) {', '.join(self.tensorflow_gpus)}".rstrip())
+        lines.append("usable GPU: yes" if self.usable else "usable GPU: no")
+        return lines
+
+
+def nvml_gpus() -> tuple[list[dict], str]:
+    """The GPUs the driver sees, as NVML reports them; raises if NVML is unavailable."""
+    import pynvml  # nvidia-ml-py
+
+    pynvml.nvmlInit()
+    try:
+        driver = pynvml.nvmlSystemGetDriverVersion()
+        gpus = []
+        for index in range(pynvml.nvmlDeviceGetCount()):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
+            gpus.append({
+                "index": index,
+                "name": pynvml.nvmlDeviceGetName(handle),
+                "memory_total_mib": memory.total // 2**20,
+                "memory_used_mib": memory.used // 2**20,
+                "utilization_pct": pynvml.nvmlDeviceGetUtilizationRates(handle).gpu,
+            })
+        return gpus, driver
+    finally:
+        pynvml.nvmlShutdown()
+
+
+def check_gpu(include_tensorflow: bool = True) -> GpuReport:
+    report = GpuReport()
+    try:
+        report.nvml_gpus, report.driver_version = nvml_gpus()
+    except Exception as error:  # no driver, no device, or no library: all mean "no GPU"
+        report.nvml_error = str(error) or type(error).__name__
+    if include_tensorflow:
+        try:
+            import tensorflow as tf
+
+            report.tensorflow_built_with_cuda = tf.test.is_built_with_cuda()
+            report.tensorflow_gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
+        except Exception as error:
+            report.tensorflow_error = str(error) or type(error).__name__
+    return report

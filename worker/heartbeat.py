@@ -1,0 +1,73 @@
+"""Keeps a running job alive from one background thread: message visibility, lease, progress."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import threading
+import time
+
+from worker.errors import LeaseLost
+from worker.jobqueue import JobQueue, Message
+from worker.jobs import JobStore
+
+log = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL_S = 5.0
+
+
+class Heartbeat:
+    """Every few seconds writes the latest progress (which renews the job's lease), and
+    extends the message's visibility once a third of it has passed, well before expiry.
+
+    If either write shows that another worker owns the job now, `check()` raises
+    LeaseLost so the pipeline stops instead of racing the new owner.
+    """
+
+    def __init__(self, queue: JobQueue, jobs: JobStore, message: Message, job_id: str, worker_id: str,
+                 visibility_timeout: int, interval_s: float = PROGRESS_INTERVAL_S):
+        self._queue = queue
+        self._jobs = jobs
+        self._message = message
+        self._job_id = job_id
+        self._worker_id = worker_id
+        self._visibility_timeout = visibility_timeout
+        self._interval_s = min(interval_s, max(visibility_timeout / 3.0, 0.5))
+        self._progress = (0, 0)
+        self._lost: LeaseLost | None = None
+        self._stop = threading.Event()
+        self._extended_at = message.received_at
+        context = contextvars.copy_context()
+        self._thread = threading.Thread(target=context.run, args=(self._run,), name="heartbeat", daemon=True)
+
+    def update(self, frames_done: int, frames_total: int) -> None:
+        self._progress = (frames_done, frames_total)
+
+    def check(self) -> None:
+        if self._lost is not None:
+            raise self._lost
+
+    def __enter__(self) -> "Heartbeat":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            try:
+                self._beat()
+            except LeaseLost as lost:
+                log.warning("job lost to another worker; stopping it", extra={"reason": str(lost)})
+                self._lost = lost
+                return
+            except Exception:  # a failed beat is retried at the next one
+                log.warning("heartbeat failed; retrying", exc_info=True)
+
+    def _beat(self) -> None:
+        if time.time() - self._extended_at >= self._visibility_timeout / 3.0:
+            self._queue.set_visibility(self._message, self._visibility_timeout)
+            self._extended_at = time.time()
+        self._jobs.progress(self._job_id, self._worker_id, *self._progress, lease_s=self._visibility_timeout)

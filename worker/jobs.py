@@ -1,0 +1,220 @@
+"""Job records in DynamoDB. Every write is here, and every write is a named conditional update.
+
+Nothing moves a job out of SUCCEEDED or FAILED, and only the worker holding a RUNNING
+job (its `worker_id`, with an unexpired `lease_until`) writes its progress or its end.
+A lost race surfaces as JobNotClaimable or LeaseLost, never as a raw ClientError.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import time
+from collections.abc import Callable
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from worker.errors import JobNotClaimable, LeaseLost
+from worker.message import JobRequest
+
+QUEUED, RUNNING, SUCCEEDED, FAILED = "QUEUED", "RUNNING", "SUCCEEDED", "FAILED"
+FINAL_STATES = (SUCCEEDED, FAILED)
+
+# The named sub-conditions every write is built from.
+IS_NEW = "attribute_not_exists(job_id)"
+IS_QUEUED = "#status = :queued"
+IS_LAPSED = "(#status = :running AND lease_until < :now_epoch)"
+HELD_BY_ME = "(#status = :running AND worker_id = :worker)"
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def utc_now_iso(epoch: float) -> str:
+    moment = datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class JobStore:
+    def __init__(self, dynamodb, table: str, clock: Callable[[], float] = time.time):
+        self._db = dynamodb
+        self._table = table
+        self._clock = clock
+
+    # -- reads -------------------------------------------------------------------------
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        item = self._db.get_item(TableName=self._table, Key=_key(job_id), ConsistentRead=True).get("Item")
+        return _from_item(item) if item else None
+
+    # -- creation ----------------------------------------------------------------------
+
+    def create(self, request: JobRequest) -> tuple[dict[str, Any], bool]:
+        """Records a QUEUED job unless one with this id exists; returns (record, created)."""
+        now = self._clock()
+        record = {
+            "job_id": request.job_id,
+            "status": QUEUED,
+            "request": request.to_message(),
+            "created_at": utc_now_iso(now),
+            "updated_at": utc_now_iso(now),
+            "attempts": 0,
+        }
+        if request.tag is not None:
+            record["tag"] = request.tag
+        try:
+            self._db.put_item(TableName=self._table, Item=_to_item(record), ConditionExpression=IS_NEW)
+            return record, True
+        except ClientError as error:
+            _raise_unless_condition_failed(error)
+            return self.get(request.job_id), False
+
+    def record_sent(self, job_id: str, message_id: str) -> None:
+        """Notes the SQS message that carries a submitted job (makes `submit` retry-safe)."""
+        self._update(job_id, "SET message_id = :message_id", "attribute_exists(job_id)", {":message_id": message_id})
+
+    def fail_unclaimed(self, job_id: str, code: str, message: str, tag: str | None = None) -> bool:
+        """Ends a job that never started (an invalid message) as FAILED; False if it had another fate."""
+        now = self._clock()
+        values = {":failed": FAILED, ":error": {"code": code, "message": message}, ":now": utc_now_iso(now),
+                  ":queued": QUEUED, ":zero": 0}
+        expression = ("SET #status = :failed, #error = :error, updated_at = :now, finished_at = :now, "
+                      "created_at = if_not_exists(created_at, :now), attempts = if_not_exists(attempts, :zero)")
+        if tag is not None:
+            expression += ", tag = if_not_exists(tag, :tag)"
+            values[":tag"] = tag
+        try:
+            self._update(job_id, expression, f"{IS_NEW} OR {IS_QUEUED}", values)
+            return True
+        except ClientError as error:
+            _raise_unless_condition_failed(error)
+            return False
+
+    # -- the life of a RUNNING job -------------------------------------------------------
+
+    def claim(self, job_id: str, worker_id: str, lease_s: float) -> dict[str, Any]:
+        """QUEUED (or RUNNING with a lapsed lease) -> RUNNING, held by `worker_id`."""
+        now = self._clock()
+        try:
+            attributes = self._update(
+                job_id,
+                "SET #status = :running, worker_id = :worker, lease_until = :lease, started_at = :now, "
+                "updated_at = :now, attempts = if_not_exists(attempts, :zero) + :one "
+                "REMOVE progress",
+                f"attribute_exists(job_id) AND ({IS_QUEUED} OR {IS_LAPSED})",
+                {":running": RUNNING, ":queued": QUEUED, ":worker": worker_id, ":lease": _epoch(now + lease_s),
+                 ":now_epoch": _epoch(now), ":now": utc_now_iso(now), ":zero": 0, ":one": 1},
+                return_new=True,
+            )
+        except ClientError as error:
+            _raise_unless_condition_failed(error)
+            old = error.response.get("Item")
+            raise JobNotClaimable(job_id, _from_item(old).get("status") if old else None) from None
+        return attributes
+
+    def progress(self, job_id: str, worker_id: str, frames_done: int, frames_total: int, lease_s: float) -> None:
+        """Writes progress and renews the lease; LeaseLost if this worker no longer holds the job."""
+        now = self._clock()
+        self._held_update(
+            job_id, worker_id,
+            "SET progress = :progress, lease_until = :lease, updated_at = :now",
+            {":progress": {"frames_done": frames_done, "frames_total": frames_total},
+             ":lease": _epoch(now + lease_s), ":now": utc_now_iso(now)},
+        )
+
+    def succeed(self, job_id: str, worker_id: str, result_uri: str, frames_done: int) -> None:
+        now = self._clock()
+        self._held_update(
+            job_id, worker_id,
+            "SET #status = :succeeded, result_uri = :uri, progress = :progress, finished_at = :now, "
+            "updated_at = :now REMOVE lease_until",
+            {":succeeded": SUCCEEDED, ":uri": result_uri, ":now": utc_now_iso(now),
+             ":progress": {"frames_done": frames_done, "frames_total": frames_done}},
+        )
+
+    def fail(self, job_id: str, worker_id: str, code: str, message: str) -> None:
+        now = self._clock()
+        self._held_update(
+            job_id, worker_id,
+            "SET #status = :failed, #error = :error, finished_at = :now, updated_at = :now REMOVE lease_until",
+            {":failed": FAILED, ":error": {"code": code, "message": message}, ":now": utc_now_iso(now)},
+        )
+
+    def release(self, job_id: str, worker_id: str, reason: str) -> None:
+        """RUNNING -> QUEUED so that the next worker to receive the message starts it at once."""
+        now = self._clock()
+        self._held_update(
+            job_id, worker_id,
+            "SET #status = :queued, last_error = :reason, updated_at = :now REMOVE worker_id, lease_until",
+            {":queued": QUEUED, ":reason": reason, ":now": utc_now_iso(now)},
+        )
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _held_update(self, job_id: str, worker_id: str, expression: str, values: dict[str, Any]) -> None:
+        try:
+            self._update(job_id, expression, HELD_BY_ME, {**values, ":running": RUNNING, ":worker": worker_id})
+        except ClientError as error:
+            _raise_unless_condition_failed(error)
+            raise LeaseLost(f"job {job_id} is no longer held by {worker_id}") from None
+
+    def _update(self, job_id: str, expression: str, condition: str, values: dict[str, Any],
+                return_new: bool = False) -> dict[str, Any]:
+        # `status` and `error` are DynamoDB reserved words.
+        names = {name: name[1:] for name in ("#status", "#error") if name in expression or name in condition}
+        response = self._db.update_item(
+            TableName=self._table,
+            Key=_key(job_id),
+            UpdateExpression=expression,
+            ConditionExpression=condition,
+            ExpressionAttributeValues={k: _serializer.serialize(_to_dynamo(v)) for k, v in values.items()},
+            ReturnValues="ALL_NEW" if return_new else "NONE",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            **({"ExpressionAttributeNames": names} if names else {}),
+        )
+        return _from_item(response.get("Attributes", {}))
+
+
+def _key(job_id: str) -> dict:
+    return {"job_id": {"S": job_id}}
+
+
+def _epoch(seconds: float) -> int:
+    return int(seconds)
+
+
+def _raise_unless_condition_failed(error: ClientError) -> None:
+    if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+        raise error
+
+
+def _to_dynamo(value: Any) -> Any:
+    """DynamoDB wants Decimals, not floats."""
+    if isinstance(value, float):
+        return decimal.Decimal(repr(value))
+    if isinstance(value, dict):
+        return {k: _to_dynamo(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_dynamo(v) for v in value]
+    return value
+
+
+def _to_item(record: dict[str, Any]) -> dict:
+    return {k: _serializer.serialize(_to_dynamo(v)) for k, v in record.items()}
+
+
+def _from_item(item: dict) -> dict[str, Any]:
+    return {k: _plain(_deserializer.deserialize(v)) for k, v in item.items()}
+
+
+def _plain(value: Any) -> Any:
+    """Decimals back to int or float, so records print as ordinary JSON."""
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value

@@ -1,0 +1,26 @@
+"""Submitting a job: record it QUEUED, then send its message, idempotently per job id."""
+
+from __future__ import annotations
+
+import logging
+
+from worker.jobqueue import JobQueue
+from worker.jobs import QUEUED, JobStore
+from worker.message import JobRequest
+
+log = logging.getLogger(__name__)
+
+
+def submit(request: JobRequest, jobs: JobStore, queue: JobQueue) -> bool:
+    """Returns whether a message was sent.
+
+    Submitting the same job id again (the same `client_token`) sends nothing new, unless
+    an earlier submit recorded the job but died before its message was sent.
+    """
+    record, created = jobs.create(request)
+    if not created and (record.get("message_id") or record.get("status") != QUEUED):
+        log.info("job already submitted", extra={"job_id": request.job_id, "status": record.get("status")})
+        return False
+    message_id = queue.send(request.to_message())
+    jobs.record_sent(request.job_id, message_id)
+    return True

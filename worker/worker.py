@@ -1,0 +1,223 @@
+"""The worker loop: long-poll the queue, claim each job, run it, record its end, settle the message."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+
+from worker.analysis import Limits, analyze_file
+from worker.aws import AwsClients
+from worker.config import Settings
+from worker.detector_pool import DetectorPool
+from worker.errors import (AccessDenied, InvalidMessage, JobCancelled, JobFailure, JobNotClaimable, LeaseLost,
+                           NotAJob)
+from worker.events import Notifier, completion_event
+from worker.heartbeat import Heartbeat
+from worker.jobqueue import JobQueue, Message
+from worker.jobs import FAILED, SUCCEEDED, JobStore
+from worker.logs import current_job_id
+from worker.message import JobRequest, decode_body, job_id_of, parse_request
+from worker.storage import Storage, private_workdir, split_s3_uri
+
+log = logging.getLogger(__name__)
+
+LONG_POLL_S = 20
+# With --drain, an empty receive this long means the queue is empty (a long poll of
+# at least 1 s asks every SQS server, so it cannot miss a visible message).
+DRAIN_POLL_S = 2
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    def __init__(self, settings: Settings, clients: AwsClients, pool: DetectorPool | None = None,
+                 worker_id: str | None = None):
+        settings.require("queue_url", "jobs_table")
+        self.settings = settings
+        self.worker_id = worker_id or default_worker_id()
+        self.queue = JobQueue(clients.sqs, settings.queue_url)
+        self.jobs = JobStore(clients.dynamodb, settings.jobs_table)
+        self.storage = Storage(clients.s3, settings.max_video_bytes, settings.bucket_allowed)
+        self.notifier = Notifier(clients.sns, settings.notify_topic_arn)
+        self.pool = pool or DetectorPool(settings.human_model)
+        self.running = False
+        self.stopping = False
+        self.busy = False
+        self._abort = threading.Event()
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def run(self, drain: bool = False, max_jobs: int | None = None) -> int:
+        """Processes messages until stopped, or (drain) until the queue is empty; returns how many."""
+        self.running, self.stopping = True, False
+        handled = 0
+        log.info("worker started", extra={"worker_id": self.worker_id, "queue_url": self.queue.url})
+        while self.running:
+            message = self.queue.receive(DRAIN_POLL_S if drain else LONG_POLL_S, self.settings.visibility_timeout)
+            if message is None:
+                if drain:
+                    break
+                continue
+            self.busy = True
+            try:
+                self.handle(message)
+            finally:
+                self.busy = False
+            handled += 1
+            if max_jobs is not None and handled >= max_jobs:
+                break
+        self.running = False
+        log.info("worker stopped", extra={"worker_id": self.worker_id, "messages_handled": handled})
+        return handled
+
+    def stop(self) -> None:
+        """Stops polling; the job in hand finishes."""
+        if self.running:
+            log.info("stopping: no more messages will be received")
+        self.running = False
+        self.stopping = True
+
+    def abort(self) -> None:
+        """Stops polling and releases the job in hand for another worker."""
+        self.stop()
+        self._abort.set()
+
+    # -- one message ---------------------------------------------------------------------
+
+    def handle(self, message: Message) -> str:
+        """Handles one message; returns the job's outcome (a status, or why nothing ran)."""
+        token = current_job_id.set(None)
+        try:
+            return self._handle(message)
+        finally:
+            current_job_id.reset(token)
+
+    def _handle(self, message: Message) -> str:
+        job_id = message.message_id
+        try:
+            body = decode_body(message.body)
+            job_id = job_id_of(body, fallback=message.message_id)
+            current_job_id.set(job_id)
+            request = parse_request(body, job_id)
+        except NotAJob as error:
+            log.error("message is not a job; leaving it for the dead-letter queue",
+                      extra={"message_id": message.message_id, "reason": str(error)})
+            return "NOT_A_JOB"
+        except JobFailure as failure:
+            current_job_id.set(job_id)
+            return self._reject(message, job_id, failure, body)
+
+        self.jobs.create(request)
+        try:
+            self.jobs.claim(job_id, self.worker_id, self.settings.visibility_timeout)
+        except JobNotClaimable as taken:
+            return self._settle_unclaimable(message, taken)
+        log.info("job started", extra={"video": request.video, "detectors": list(request.detectors),
+                                       "receive_count": message.receive_count})
+        return self._run_claimed(message, request)
+
+    def _run_claimed(self, message: Message, request: JobRequest) -> str:
+        job_id = request.job_id
+        try:
+            with Heartbeat(self.queue, self.jobs, message, job_id, self.worker_id,
+                           self.settings.visibility_timeout) as heartbeat:
+                result_uri, summary = self._execute(request, heartbeat)
+            self.jobs.succeed(job_id, self.worker_id, result_uri, summary["frames_analyzed"])
+        except JobFailure as failure:
+            log.warning("job failed", extra={"code": failure.code, "error": str(failure)})
+            self.jobs.fail(job_id, self.worker_id, failure.code, str(failure))
+            self._finish(message, completion_event(job_id, FAILED, request.tag, request.video,
+                                                   error={"code": failure.code, "message": str(failure)}))
+            return FAILED
+        except LeaseLost as lost:
+            log.warning("job taken over by another worker; leaving it", extra={"reason": str(lost)})
+            return "LOST"
+        except JobCancelled:
+            self._release(message, job_id, "worker shut down", visible_in_s=0)
+            return "RELEASED"
+        except Exception as error:
+            log.exception("job hit an unexpected error; leaving the message for redelivery")
+            self._release(message, job_id, f"{type(error).__name__}: {error}", visible_in_s=None)
+            return "RETRY"
+        log.info("job succeeded", extra={"result_uri": result_uri, **summary})
+        self._finish(message, completion_event(job_id, SUCCEEDED, request.tag, request.video, result_uri=result_uri))
+        return SUCCEEDED
+
+    def _execute(self, request: JobRequest, heartbeat: Heartbeat) -> tuple[str, dict]:
+        result_uri = self._result_uri(request)
+        detectors = self.pool.get(request.detectors, request.min_confidence)
+
+        def check_continue() -> None:
+            heartbeat.check()
+            if self._abort.is_set():
+                raise JobCancelled("worker is shutting down")
+
+        with private_workdir() as workdir:
+            video_path = self.storage.fetch_video(request.video, workdir)
+            result_path = os.path.join(workdir, "detections.json")
+            summary = analyze_file(
+                video_path, result_path,
+                video_uri=request.video, job_id=request.job_id, tag=request.tag, detectors=detectors,
+                sample_every=request.sample_every, worker_id=self.worker_id,
+                limits=Limits(self.settings.max_frame_pixels, self.settings.max_duration_s),
+                on_progress=heartbeat.update, check_continue=check_continue,
+            )
+            check_continue()  # never publish a result for a job this worker no longer holds
+            self.storage.publish_result(result_path, result_uri)
+        return result_uri, summary
+
+    def _result_uri(self, request: JobRequest) -> str:
+        if request.output:
+            prefix = request.output
+        elif self.settings.results_bucket:
+            prefix = f"s3://{self.settings.results_bucket}/results/{request.job_id}/"
+        else:
+            raise InvalidMessage("output is required: VIDEOSCAN_RESULTS_BUCKET is not set")
+        bucket, _ = split_s3_uri(prefix)
+        if not self.settings.bucket_allowed(bucket):
+            raise AccessDenied(f"output bucket {bucket!r} is not in VIDEOSCAN_ALLOWED_BUCKETS")
+        return prefix + "detections.json"
+
+    # -- endings -------------------------------------------------------------------------
+
+    def _reject(self, message: Message, job_id: str, failure: JobFailure, body: dict) -> str:
+        """An invalid message: recorded FAILED (unless that id already has another fate) and settled."""
+        log.warning("message rejected", extra={"code": failure.code, "error": str(failure),
+                                               "message_id": message.message_id})
+        tag = body.get("tag") if isinstance(body.get("tag"), str) and len(body["tag"]) <= 256 else None
+        if self.jobs.fail_unclaimed(job_id, failure.code, str(failure), tag):
+            video = body.get("video") if isinstance(body.get("video"), str) else None
+            self._finish(message, completion_event(job_id, FAILED, tag, video,
+                                                   error={"code": failure.code, "message": str(failure)}))
+        else:
+            self.queue.delete(message)
+        return FAILED
+
+    def _settle_unclaimable(self, message: Message, taken: JobNotClaimable) -> str:
+        if taken.finished:
+            log.info("job already ended; settling the duplicate message", extra={"status": taken.status})
+            self.queue.delete(message)
+            return "DUPLICATE"
+        # A live worker holds it: hand the duplicate back for later rather than run it twice.
+        log.info("job is held by another worker; returning the duplicate message", extra={"status": taken.status})
+        self.queue.set_visibility(message, self.settings.visibility_timeout)
+        return "BUSY"
+
+    def _release(self, message: Message, job_id: str, reason: str, visible_in_s: int | None) -> None:
+        """Hands a job back: record QUEUED, and the message visible again now (0) or after its timeout."""
+        try:
+            self.jobs.release(job_id, self.worker_id, reason)
+            if visible_in_s is not None:
+                self.queue.set_visibility(message, visible_in_s)
+            log.info("job released", extra={"reason": reason})
+        except LeaseLost:
+            log.info("job was already taken over; nothing to release")
+
+    def _finish(self, message: Message, event: dict) -> None:
+        self.notifier.publish(event)
+        self.queue.delete(message)
