@@ -1,0 +1,48 @@
+"""Small helpers for tests that drive moto's server the way any AWS client would."""
+
+from __future__ import annotations
+
+import json
+
+
+def send(clients, resources, message: dict) -> str:
+    """Sends a contract message with plain boto3, as any SQS client would."""
+    return clients.sqs.send_message(QueueUrl=resources.queue_url, MessageBody=json.dumps(message))["MessageId"]
+
+
+def upload(clients, bucket: str, key: str, path: str) -> str:
+    clients.s3.upload_file(path, bucket, key)
+    return f"s3://{bucket}/{key}"
+
+
+def read_result(clients, uri: str) -> dict:
+    bucket, key = uri[5:].split("/", 1)
+    obj = clients.s3.get_object(Bucket=bucket, Key=key)
+    assert obj["ContentType"] == "application/json"
+    return json.loads(obj["Body"].read())
+
+
+def queue_depth(clients, url: str) -> int:
+    attributes = clients.sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    return sum(int(v) for v in attributes.values())
+
+
+def subscribe_queue(clients, topic_arn: str, name: str) -> str:
+    """An SQS queue subscribed to the topic (raw delivery), to read completion events."""
+    url = clients.sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = clients.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    clients.sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
+    return url
+
+
+def receive_events(clients, url: str) -> list[dict]:
+    events = []
+    while True:
+        messages = clients.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        if not messages:
+            return events
+        for message in messages:
+            events.append(json.loads(message["Body"]))
+            clients.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])

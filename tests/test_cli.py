@@ -1,0 +1,108 @@
+"""The `videoscan` command line, run as a real process against moto's server."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from aws_helpers import queue_depth, read_result, receive_events, subscribe_queue, upload
+from contract_checks import assert_contract_result
+from worker.jobs import JobStore
+
+
+def videoscan(*args: str, env: dict | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "worker", *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "VIDEOSCAN_LOG_FORMAT": "json", **(env or {})})
+
+
+def test_submit_twice_with_one_client_token_gives_one_job_and_one_result(clients, resources, small_video, tmp_path):
+    # given a video and a topic subscriber
+    events_url = subscribe_queue(clients, resources.topic_arn, resources.jobs_table + "-events")
+    video = upload(clients, resources.results_bucket, "in/small.mp4", small_video)
+
+    # when the same upload is submitted twice with one client token
+    submits = [videoscan("submit", video, "--detectors", "stub", "--tag", "cam-9", "--client-token", "upload-77")
+               for _ in range(2)]
+
+    # then both print the same job id, and only one message was sent
+    assert [s.returncode for s in submits] == [0, 0], submits[0].stderr
+    job_id = submits[0].stdout.strip()
+    assert submits[1].stdout.strip() == job_id
+    assert queue_depth(clients, resources.queue_url) == 1
+    assert json.loads(videoscan("status", job_id).stdout)["status"] == "QUEUED"
+
+    # when a worker process drains the queue
+    run = videoscan("run", "--drain")
+    assert run.returncode == 0, run.stderr
+
+    # then status, results and the event agree on one successful job
+    record = json.loads(videoscan("status", job_id).stdout)
+    assert (record["status"], record["attempts"], record["tag"]) == ("SUCCEEDED", 1, "cam-9")
+    out = tmp_path / "result.json"
+    fetched = videoscan("results", job_id, "-o", str(out))
+    assert fetched.returncode == 0, fetched.stderr
+    assert json.loads(out.read_text()) == read_result(clients, record["result_uri"])
+    assert_contract_result(json.loads(out.read_text()))
+    events = receive_events(clients, events_url)
+    assert [(e["job_id"], e["status"], e["tag"]) for e in events] == [(job_id, "SUCCEEDED", "cam-9")]
+    # and every worker log line is one JSON object, with the job id on the lines about the job
+    lines = [json.loads(line) for line in run.stderr.splitlines()]
+    assert any(line.get("job_id") == job_id and line["message"] == "job succeeded" for line in lines)
+    assert all({"time", "level", "message"} <= set(line) for line in lines)
+
+
+@pytest.mark.parametrize("args, env, reason", [
+    (["submit", "https://not/s3.mp4"], {}, "video must be an s3://bucket/key URI"),
+    (["submit", "s3://b/k.mp4", "--sample-every", "0"], {}, "must be >= 1"),
+    (["submit", "s3://b/k.mp4", "--detectors", "dog"], {}, "unknown detector"),
+    (["submit", "s3://b/k.mp4"], {"VIDEOSCAN_QUEUE_URL": ""}, "VIDEOSCAN_QUEUE_URL"),
+    (["status", "../../etc"], {}, "not a valid job id"),
+    (["analyze", "/no/such/file.mp4"], {}, "no such file"),
+    (["status"], {}, "job_id"),
+    (["frobnicate"], {}, "invalid choice"),
+])
+def test_bad_usage_exits_2_with_a_reason(resources, args, env, reason):
+    result = videoscan(*args, env=env)
+    assert result.returncode == 2
+    assert reason in result.stderr
+    assert result.stdout == ""
+
+
+def test_results_of_an_unknown_or_failed_job_exit_1(clients, resources):
+    assert videoscan("results", "no-such-job").returncode == 1
+    JobStore(clients.dynamodb, resources.jobs_table).fail_unclaimed("bad-1", "INVALID_MESSAGE", "video is required")
+    failed = videoscan("results", "bad-1")
+    assert failed.returncode == 1 and "INVALID_MESSAGE" in failed.stderr
+
+
+@pytest.mark.slow
+def test_a_job_sent_with_the_plain_aws_cli_is_processed(clients, resources, data_dir, tmp_path):
+    # given a real video copied and a contract message sent with the AWS CLI alone
+    aws = shutil.which("aws", path=os.path.dirname(sys.executable)) or shutil.which("aws")
+    assert aws, "the AWS CLI is a test dependency"
+    video = f"s3://{resources.results_bucket}/uploads/vtest.avi"
+    copy = subprocess.run([aws, "s3", "cp", str(data_dir / "vtest.avi"), video], capture_output=True, text=True)
+    assert copy.returncode == 0, copy.stderr
+    body = json.dumps({"video": video, "detectors": ["human"], "sample_every": 10, "job_id": "from-aws-cli"})
+    sent = subprocess.run([aws, "sqs", "send-message", "--queue-url", resources.queue_url, "--message-body", body],
+                          capture_output=True, text=True)
+    assert sent.returncode == 0, sent.stderr
+
+    # when a worker process drains the queue
+    run = videoscan("run", "--drain", timeout=300)
+    assert run.returncode == 0, run.stderr
+
+    # then the job succeeded with a contract-valid result in which people were found
+    record = JobStore(clients.dynamodb, resources.jobs_table).get("from-aws-cli")
+    assert record["status"] == "SUCCEEDED"
+    result = read_result(clients, record["result_uri"])
+    assert_contract_result(result, sample_every=10)
+    assert len(result["frames"]) == 35 and result["video"]["frame_count"] == 341
+    assert result["summary"]["max_in_frame"]["person"] >= 3
+    assert queue_depth(clients, resources.queue_url) == 0
+    assert queue_depth(clients, resources.dead_letter_queue_url) == 0

@@ -1,0 +1,103 @@
+"""Job records: every transition is a conditional write, and lost races are domain errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from worker.errors import JobNotClaimable, LeaseLost
+from worker.jobs import JobStore
+from worker.message import parse_request
+
+
+class Clock:
+    def __init__(self, now: float = 1_800_000_000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def jobs(clients, resources, clock):
+    return JobStore(clients.dynamodb, resources.jobs_table, clock=clock)
+
+
+def request(job_id="job-1", **fields):
+    return parse_request({"video": "s3://bucket/v.mp4", "detectors": ["stub"], **fields}, job_id)
+
+
+def test_create_is_idempotent_and_keeps_the_first_request(jobs):
+    record, created = jobs.create(request(tag="first"))
+    again, created_again = jobs.create(request(tag="second"))
+    assert (created, created_again) == (True, False)
+    assert record["status"] == again["status"] == "QUEUED"
+    assert again["tag"] == "first" and again["request"]["tag"] == "first"
+    assert again["attempts"] == 0 and again["created_at"].endswith("Z")
+
+
+def test_claim_progress_succeed(jobs):
+    jobs.create(request())
+    claimed = jobs.claim("job-1", "worker-a", lease_s=60)
+    assert (claimed["status"], claimed["worker_id"], claimed["attempts"]) == ("RUNNING", "worker-a", 1)
+    jobs.progress("job-1", "worker-a", 10, 40, lease_s=60)
+    assert jobs.get("job-1")["progress"] == {"frames_done": 10, "frames_total": 40}
+    jobs.succeed("job-1", "worker-a", "s3://out/detections.json", frames_done=41)
+    record = jobs.get("job-1")
+    assert record["status"] == "SUCCEEDED"
+    assert record["result_uri"] == "s3://out/detections.json"
+    assert record["progress"] == {"frames_done": 41, "frames_total": 41}
+    assert "lease_until" not in record and record["finished_at"] >= record["started_at"]
+
+
+def test_a_held_job_cannot_be_claimed_until_its_lease_lapses(jobs, clock):
+    jobs.create(request())
+    jobs.claim("job-1", "worker-a", lease_s=60)
+    with pytest.raises(JobNotClaimable) as taken:
+        jobs.claim("job-1", "worker-b", lease_s=60)
+    assert taken.value.status == "RUNNING" and not taken.value.finished
+
+    clock.now += 61  # worker-a died: its lease lapses
+    taken_over = jobs.claim("job-1", "worker-b", lease_s=60)
+    assert (taken_over["worker_id"], taken_over["attempts"]) == ("worker-b", 2)
+    # the old holder can no longer write progress or an end
+    with pytest.raises(LeaseLost):
+        jobs.progress("job-1", "worker-a", 5, 40, lease_s=60)
+    with pytest.raises(LeaseLost):
+        jobs.succeed("job-1", "worker-a", "s3://out/detections.json", 40)
+
+
+def test_nothing_moves_a_job_out_of_an_end_state(jobs, clock):
+    jobs.create(request())
+    jobs.claim("job-1", "worker-a", lease_s=60)
+    jobs.fail("job-1", "worker-a", "VIDEO_UNREADABLE", "no frame could be decoded")
+    clock.now += 3600
+    with pytest.raises(JobNotClaimable) as taken:
+        jobs.claim("job-1", "worker-b", lease_s=60)
+    assert taken.value.finished
+    with pytest.raises(LeaseLost):
+        jobs.succeed("job-1", "worker-a", "s3://out/detections.json", 1)
+    assert jobs.fail_unclaimed("job-1", "INVALID_MESSAGE", "late duplicate") is False
+    record = jobs.get("job-1")
+    assert record["status"] == "FAILED"
+    assert record["error"] == {"code": "VIDEO_UNREADABLE", "message": "no frame could be decoded"}
+
+
+def test_release_puts_the_job_back_for_the_next_worker(jobs):
+    jobs.create(request())
+    jobs.claim("job-1", "worker-a", lease_s=600)
+    jobs.release("job-1", "worker-a", "worker shut down")
+    record = jobs.get("job-1")
+    assert record["status"] == "QUEUED" and "worker_id" not in record
+    assert jobs.claim("job-1", "worker-b", lease_s=600)["attempts"] == 2
+
+
+def test_fail_unclaimed_records_an_invalid_message_that_has_no_record(jobs):
+    assert jobs.fail_unclaimed("msg-1", "INVALID_MESSAGE", "video is required", tag="cam") is True
+    record = jobs.get("msg-1")
+    assert (record["status"], record["error"]["code"], record["tag"], record["attempts"]) == \
+        ("FAILED", "INVALID_MESSAGE", "cam", 0)

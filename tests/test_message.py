@@ -1,0 +1,91 @@
+"""Job messages: what is accepted, and errors that name the field at fault."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from worker.errors import InvalidMessage, NotAJob, UnknownDetector
+from worker.message import decode_body, job_id_for_token, job_id_of, parse_request
+
+VIDEO = "s3://videos/cam/7.mp4"
+
+
+def test_defaults():
+    request = parse_request({"video": VIDEO}, "j")
+    assert request.detectors == ("human",)
+    assert (request.sample_every, request.detect_every, request.min_confidence, request.output) == (1, 1, None, None)
+    assert request.to_message() == {"job_id": "j", "video": VIDEO, "detectors": ["human"], "sample_every": 1,
+                                    "detect_every": 1, "version": 1}
+
+
+def test_the_contract_example_is_valid():
+    message = {"version": 1, "video": VIDEO, "detectors": ["human", "face"], "sample_every": 1,
+               "min_confidence": 0.5, "output": "s3://bucket/prefix/", "tag": "camera-7",
+               "client_token": "upload-1234", "job_id": "optional-explicit-id"}
+    request = parse_request(message, job_id_of(message, "fallback"))
+    assert request.job_id == "optional-explicit-id"
+    assert request.to_message() == {**message, "detect_every": 1}
+
+
+@pytest.mark.parametrize("fields, named", [
+    ({"video": None}, "video"),
+    ({"video": "https://x/y.mp4"}, "video"),
+    ({"video": "s3://bucket"}, "video"),
+    ({"video": "s3://b/k\n.mp4"}, "video"),
+    ({"sample_every": 0}, "sample_every"),
+    ({"sample_every": 1.5}, "sample_every"),
+    ({"sample_every": True}, "sample_every"),
+    ({"detect_every": "2"}, "detect_every"),
+    ({"min_confidence": 0}, "min_confidence"),
+    ({"min_confidence": 1.01}, "min_confidence"),
+    ({"detectors": []}, "detectors"),
+    ({"detectors": "human"}, "detectors"),
+    ({"detectors": ["human", "human"]}, "detectors"),
+    ({"output": "s3://bucket/../other/"}, "output"),
+    ({"output": "/tmp/out"}, "output"),
+    ({"tag": "x" * 257}, "tag"),
+    ({"tag": 7}, "tag"),
+    ({"client_token": "t" * 65}, "client_token"),
+    ({"version": 2}, "version"),
+    ({"priority": 1}, "priority"),
+])
+def test_invalid_fields_are_named(fields, named):
+    message = {"video": VIDEO, **fields}
+    message = {k: v for k, v in message.items() if v is not None}
+    with pytest.raises(InvalidMessage, match=named):
+        parse_request(message, "j")
+
+
+def test_unknown_detector_has_its_own_code():
+    with pytest.raises(UnknownDetector) as error:
+        parse_request({"video": VIDEO, "detectors": ["human", "dog"]}, "j")
+    assert error.value.code == "UNKNOWN_DETECTOR" and "'dog'" in str(error.value)
+
+
+def test_output_is_normalised_to_a_prefix():
+    assert parse_request({"video": VIDEO, "output": "s3://out"}, "j").output == "s3://out/"
+    assert parse_request({"video": VIDEO, "output": "s3://out/a/b"}, "j").output == "s3://out/a/b/"
+
+
+@pytest.mark.parametrize("body", ["", "not json", "[1, 2]", '"text"', "null", "[" * 100_000, "x" * 20_000])
+def test_bodies_that_cannot_name_a_job(body):
+    with pytest.raises(NotAJob):
+        decode_body(body)
+
+
+def test_deeply_nested_json_is_not_a_crash():
+    body = json.dumps({"video": VIDEO, "tag": "t"})[:-1] + ', "extra": ' + "[" * 5000 + "]" * 5000 + "}"
+    with pytest.raises(NotAJob):
+        decode_body(body)
+
+
+def test_job_ids_come_from_the_message_the_token_or_the_message_id():
+    assert job_id_of({"job_id": "abc-1"}, "m") == "abc-1"
+    assert job_id_of({"client_token": "upload-1"}, "m") == job_id_for_token("upload-1")
+    assert job_id_for_token("upload-1") == job_id_for_token("upload-1") != job_id_for_token("upload-2")
+    assert job_id_of({}, "message-id") == "message-id"
+    for bad in ("../etc", "a/b", "-lead", "x" * 65, "tab\there", 7):
+        with pytest.raises(InvalidMessage, match="job_id"):
+            job_id_of({"job_id": bad}, "m")

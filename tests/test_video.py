@@ -1,0 +1,55 @@
+"""Reading real video files: true frame counts, presentation times, sampling, and broken files."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import write_test_video
+from worker.errors import VideoTooLarge, VideoTooLong, VideoUnreadable
+from worker.video import VideoReader
+
+
+def test_vtest_decodes_341_frames_although_the_container_claims_682(data_dir):
+    with VideoReader(str(data_dir / "vtest.avi")) as reader:
+        assert reader.info.frame_count == 682 and reader.info.fps == 50.0  # the container's claims
+        frames = list(reader.frames())
+        assert len(frames) == reader.frames_decoded == 341
+        assert (reader.info.width, reader.info.height, reader.info.codec) == (1280, 720, "h264")
+        assert reader.measured_fps == 25.0 and reader.duration_ms == 13640.0
+        timestamps = [f.timestamp_ms for f in frames]
+        assert timestamps[:3] == [0.0, 40.0, 80.0]
+        assert all(b > a for a, b in zip(timestamps, timestamps[1:]))
+        assert frames[0].image.shape == (720, 1280, 3)
+
+
+def test_sampling_keeps_exact_indexes_and_times(data_dir):
+    with VideoReader(str(data_dir / "short_hamilton_clip.mp4")) as reader:
+        frames = list(reader.frames(sample_every=10))
+        assert [f.index for f in frames] == list(range(0, 275, 10))
+        assert reader.frames_decoded == 275
+        assert frames[1].timestamp_ms == pytest.approx(10 * 1000 / 29.97, abs=0.01)
+        assert reader.measured_fps == pytest.approx(29.97, abs=0.01)
+
+
+@pytest.mark.parametrize("content", [b"", b"hello, not a video\n" * 100])
+def test_files_that_are_not_video_are_unreadable(tmp_path, content):
+    path = tmp_path / "bad.mp4"
+    path.write_bytes(content)
+    with pytest.raises(VideoUnreadable):
+        list(VideoReader(str(path)).frames())
+
+
+def test_a_truncated_mp4_is_unreadable(tmp_path, data_dir):
+    path = tmp_path / "head.mp4"
+    path.write_bytes((data_dir / "short_hamilton_clip.mp4").read_bytes()[:4096])
+    with pytest.raises(VideoUnreadable):
+        list(VideoReader(str(path)).frames())
+
+
+def test_limits_are_checked_before_decoding(tmp_path):
+    path = write_test_video(tmp_path / "v.mp4", frames=24, size=(160, 120), fps=12.0)
+    with pytest.raises(VideoTooLarge, match="160x120"):
+        VideoReader(path, max_frame_pixels=160 * 120 - 1)
+    with pytest.raises(VideoTooLong):
+        VideoReader(path, max_duration_s=1.5)  # 2 s of video
+    assert len(list(VideoReader(path, max_frame_pixels=160 * 120, max_duration_s=2.5).frames())) == 24
