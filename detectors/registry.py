@@ -30,4 +30,4 @@ def build_detector(name: str, **options: Any) -> Detector:
     check_detector_name(name)
     module_name, class_name = DETECTORS[name].split(":")
     detector_class = getattr(importlib.import_module(module_name), class_name)
-    return detector_class(**{k: v for k, v in options.items() if v is not None})
+    return detector_class(**options)

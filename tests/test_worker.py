@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from aws_helpers import queue_depth, read_result, receive_events, send, subscribe_queue, upload
+from detectors.stub import StubDetector
+from worker.detector_pool import DetectorPool
 from worker.jobs import JobStore
+from worker.worker import Worker
 
 
 def test_a_message_from_any_sqs_client_becomes_a_succeeded_job(clients, resources, make_worker, small_video):
@@ -56,3 +59,32 @@ def test_sample_every_and_output_prefix_are_honoured(clients, resources, make_wo
     assert [f["index"] for f in result["frames"]] == [0, 5, 10, 15, 20]
     assert result["sample_every"] == 5
     assert result["video"]["frame_count"] == 24  # every frame is decoded, only sampled ones analysed
+
+
+class ExplodingDetector(StubDetector):
+    """Fails like a bug would, but only for jobs that keep the default threshold."""
+
+    def detect(self, frames):
+        if self.min_confidence == 0.0:
+            raise RuntimeError("kaboom")
+        return super().detect(frames)
+
+
+def test_an_unexpected_error_is_recorded_and_left_for_redelivery(clients, resources, settings, small_video):
+    # given a job that hits a bug, followed by a good job
+    video = upload(clients, resources.results_bucket, "in/small.mp4", small_video)
+    send(clients, resources, {"video": video, "detectors": ["stub"], "job_id": "buggy"})
+    send(clients, resources, {"video": video, "detectors": ["stub"], "job_id": "fine", "min_confidence": 0.01})
+    worker = Worker(settings, clients, pool=DetectorPool(build=lambda name, **options: ExplodingDetector(**options)))
+
+    # when a worker handles both messages
+    outcomes = [worker.handle(worker.queue.receive(1, settings.visibility_timeout)) for _ in range(2)]
+
+    # then the buggy job is back to QUEUED with its error noted, and its message not deleted
+    jobs = JobStore(clients.dynamodb, resources.jobs_table)
+    assert sorted(outcomes) == ["RETRY", "SUCCEEDED"]
+    buggy = jobs.get("buggy")
+    assert buggy["status"] == "QUEUED" and buggy["attempts"] == 1
+    assert buggy["last_error"] == "RuntimeError: kaboom"
+    assert jobs.get("fine")["status"] == "SUCCEEDED"
+    assert queue_depth(clients, resources.queue_url) == 1  # in flight until its visibility timeout

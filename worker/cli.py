@@ -56,7 +56,7 @@ def cmd_run(args, settings: Settings) -> int:
     if settings.require_gpu:
         _require_gpu()
     worker = Worker(settings, AwsClients.create(settings.region))
-    _install_stop_handlers(worker)
+    install_stop_handlers(worker)
     worker.run(drain=args.drain, max_jobs=args.max_jobs)
     return EXIT_OK
 
@@ -169,7 +169,7 @@ def cmd_demo(args, settings: Settings) -> int:
 
 # -- helpers -------------------------------------------------------------------------------
 
-def _install_stop_handlers(worker) -> None:
+def install_stop_handlers(worker) -> None:
     """First SIGTERM/SIGINT: stop polling and let the job end. Second: release it and exit."""
     def handle(signum, frame):
         name = signal.Signals(signum).name

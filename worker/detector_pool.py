@@ -23,5 +23,6 @@ class DetectorPool:
     def _get_one(self, name: str, min_confidence: float | None) -> Detector:
         key = (name, min_confidence)
         if key not in self._built:
-            self._built[key] = self._build(name, min_confidence=min_confidence, **self._options.get(name, {}))
+            options = {"min_confidence": min_confidence, **self._options.get(name, {})}
+            self._built[key] = self._build(name, **{k: v for k, v in options.items() if v is not None})
         return self._built[key]

@@ -1,0 +1,100 @@
+"""SIGTERM/SIGINT as ECS sends them: the first stops polling and lets the job end, the second releases it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+import pytest
+
+from aws_helpers import send, upload
+from detectors.stub import StubDetector
+from worker.cli import install_stop_handlers
+from worker.config import Settings
+from worker.detector_pool import DetectorPool
+from worker.jobs import JobStore
+from worker.worker import Worker
+
+
+class GatedDetector(StubDetector):
+    """A stub whose first batch waits for the test, so a signal lands mid-job, deterministically."""
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.started = threading.Event()
+        self.proceed = threading.Event()
+
+    def detect(self, frames):
+        self.started.set()
+        self.proceed.wait(timeout=30)
+        return super().detect(frames)
+
+
+@pytest.fixture
+def gated():
+    return GatedDetector()
+
+
+@pytest.fixture
+def worker(settings, clients, gated):
+    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    worker = Worker(settings, clients, pool=DetectorPool(build=lambda name, **options: gated))
+    install_stop_handlers(worker)
+    yield worker
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+
+
+def signal_mid_job(gated: GatedDetector, *signals: int) -> threading.Thread:
+    def send_signals():
+        gated.started.wait(timeout=30)
+        for signum in signals:
+            os.kill(os.getpid(), signum)
+        gated.proceed.set()
+    thread = threading.Thread(target=send_signals)
+    thread.start()
+    return thread
+
+
+def queue_two_jobs(clients, resources, small_video):
+    video = upload(clients, resources.results_bucket, "in/small.mp4", small_video)
+    send(clients, resources, {"video": video, "detectors": ["stub"], "job_id": "first"})
+    send(clients, resources, {"video": video, "detectors": ["stub"], "job_id": "second"})
+
+
+def test_first_sigterm_finishes_the_job_in_hand_and_takes_no_other(clients, resources, small_video, worker, gated):
+    queue_two_jobs(clients, resources, small_video)
+    sender = signal_mid_job(gated, signal.SIGTERM)
+
+    handled = worker.run()  # no --drain: only the signal ends it
+    sender.join()
+
+    jobs = JobStore(clients.dynamodb, resources.jobs_table)
+    assert handled == 1
+    assert jobs.get("first")["status"] == "SUCCEEDED"
+    assert jobs.get("second") is None  # never received: still waiting on the queue for another worker
+    visible = clients.sqs.get_queue_attributes(QueueUrl=resources.queue_url,
+                                               AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+    assert visible["ApproximateNumberOfMessages"] == "1"
+
+
+def test_second_signal_releases_the_job_for_another_worker_at_once(clients, resources, small_video, worker, gated):
+    queue_two_jobs(clients, resources, small_video)
+    sender = signal_mid_job(gated, signal.SIGTERM, signal.SIGINT)
+
+    worker.run()
+    sender.join()
+
+    # the job in hand went back to QUEUED, and its message is visible again right away
+    jobs = JobStore(clients.dynamodb, resources.jobs_table)
+    released = [job_id for job_id in ("first", "second") if jobs.get(job_id)]
+    assert len(released) == 1
+    record = jobs.get(released[0])
+    assert record["status"] == "QUEUED" and record["attempts"] == 1 and "worker_id" not in record
+    assert record["last_error"] == "worker shut down"
+    # and another worker picks it up immediately and finishes it
+    other = Worker(Settings.load(), clients, pool=DetectorPool())
+    other.run(drain=True)
+    assert jobs.get(released[0])["status"] == "SUCCEEDED"
+    assert jobs.get(released[0])["attempts"] == 2
