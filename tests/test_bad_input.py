@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_helpers import queue_depth, send, upload
+from helpers import queue_depth, send, upload
 from worker.embedded_aws import create_resources
 from worker.jobs import JobStore
 

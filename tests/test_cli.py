@@ -10,14 +10,9 @@ import sys
 
 import pytest
 
-from aws_helpers import queue_depth, read_result, receive_events, subscribe_queue, upload
 from contract_checks import assert_contract_result
+from helpers import queue_depth, read_result, receive_events, subscribe_queue, upload, videoscan
 from worker.jobs import JobStore
-
-
-def videoscan(*args: str, env: dict | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "worker", *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "VIDEOSCAN_LOG_FORMAT": "json", **(env or {})})
 
 
 def test_submit_twice_with_one_client_token_gives_one_job_and_one_result(clients, resources, small_video, tmp_path):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_helpers import queue_depth, read_result, receive_events, send, subscribe_queue, upload
+from helpers import queue_depth, read_result, receive_events, send, subscribe_queue, upload
 from detectors.stub import StubDetector
 from worker.detector_pool import DetectorPool
 from worker.jobs import JobStore

@@ -22,6 +22,7 @@ _ENV = {
     "allowed_buckets": "VIDEOSCAN_ALLOWED_BUCKETS",
     "require_gpu": "VIDEOSCAN_REQUIRE_GPU",
     "human_model": "VIDEOSCAN_HUMAN_MODEL",
+    "service_name": "VIDEOSCAN_SERVICE_NAME",
     "log_format": "VIDEOSCAN_LOG_FORMAT",
     "log_level": "VIDEOSCAN_LOG_LEVEL",
 }
@@ -42,6 +43,8 @@ class Settings:
     require_gpu: bool = False
     # A TF2 SavedModel directory or frozen .pb (local path or s3://) for `human`.
     human_model: str | None = None
+    # The `Service` dimension of the worker's CloudWatch metrics.
+    service_name: str = "videoscan"
     log_format: str = "json"
     log_level: str = "INFO"
 

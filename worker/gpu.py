@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 
 
 @dataclasses.dataclass
@@ -74,3 +75,58 @@ def check_gpu(include_tensorflow: bool = True) -> GpuReport:
         except Exception as error:
             report.tensorflow_error = str(error) or type(error).__name__
     return report
+
+
+class GpuSampler:
+    """Samples utilisation and memory of the GPUs through NVML while a job runs.
+
+    Without NVML (no driver, no GPU) it does nothing and `summary()` is None.
+    """
+
+    def __init__(self, interval_s: float = 1.0):
+        self._interval_s = interval_s
+        self._utilization: list[float] = []
+        self._memory_mib = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            self._nvml = pynvml
+            self._handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(pynvml.nvmlDeviceGetCount())]
+        except Exception:
+            self._nvml, self._handles = None, []
+
+    def __enter__(self) -> "GpuSampler":
+        if self._handles:
+            self._thread = threading.Thread(target=self._run, name="gpu-sampler", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+            self._sample()  # at least one sample, however short the job
+            self._nvml.nvmlShutdown()
+
+    def summary(self) -> dict[str, float] | None:
+        """Mean utilisation (%) across samples and GPUs, and the most memory used (MiB)."""
+        if not self._utilization:
+            return None
+        return {"GpuUtilization": round(sum(self._utilization) / len(self._utilization), 1),
+                "GpuMemoryUsed": round(self._memory_mib, 1)}
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            self._sample()
+
+    def _sample(self) -> None:
+        try:
+            for handle in self._handles:
+                self._utilization.append(float(self._nvml.nvmlDeviceGetUtilizationRates(handle).gpu))
+                used = self._nvml.nvmlDeviceGetMemoryInfo(handle).used / 2**20
+                self._memory_mib = max(self._memory_mib, used)
+        except Exception:  # a sampling hiccup must never touch the job
+            pass

@@ -6,6 +6,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 
 from worker.analysis import Limits, analyze_file
@@ -15,11 +16,13 @@ from worker.detector_pool import DetectorPool
 from worker.errors import (AccessDenied, InvalidMessage, JobCancelled, JobFailure, JobNotClaimable, LeaseLost,
                            NotAJob)
 from worker.events import Notifier, completion_event
+from worker.gpu import GpuSampler
 from worker.heartbeat import Heartbeat
 from worker.jobqueue import JobQueue, Message
 from worker.jobs import FAILED, SUCCEEDED, JobStore
 from worker.logs import current_job_id
 from worker.message import JobRequest, decode_body, job_id_of, parse_request
+from worker.metrics import JobMetrics
 from worker.storage import Storage, private_workdir, split_s3_uri
 
 log = logging.getLogger(__name__)
@@ -45,6 +48,7 @@ class Worker:
         self.storage = Storage(clients.s3, settings.max_video_bytes, settings.bucket_allowed)
         self.notifier = Notifier(clients.sns, settings.notify_topic_arn)
         self.pool = pool or DetectorPool(settings.human_model)
+        self.metrics = JobMetrics(settings.service_name)
         self.running = False
         self.stopping = False
         self.busy = False
@@ -122,6 +126,16 @@ class Worker:
         return self._run_claimed(message, request)
 
     def _run_claimed(self, message: Message, request: JobRequest) -> str:
+        started = time.time()
+        with GpuSampler() as gpu:
+            outcome, frames = self._run_to_end(message, request)
+        if outcome in (SUCCEEDED, FAILED):
+            self.metrics.job_ended(outcome == SUCCEEDED, duration_s=time.time() - started,
+                                   queue_wait_s=started - message.sent_at, frames=frames, gpu=gpu.summary())
+        return outcome
+
+    def _run_to_end(self, message: Message, request: JobRequest) -> tuple[str, int | None]:
+        """Runs a claimed job and records its end; returns the outcome and the frames analysed."""
         job_id = request.job_id
         try:
             with Heartbeat(self.queue, self.jobs, message, job_id, self.worker_id,
@@ -133,20 +147,20 @@ class Worker:
             self.jobs.fail(job_id, self.worker_id, failure.code, str(failure))
             self._finish(message, completion_event(job_id, FAILED, request.tag, request.video,
                                                    error={"code": failure.code, "message": str(failure)}))
-            return FAILED
+            return FAILED, None
         except LeaseLost as lost:
             log.warning("job taken over by another worker; leaving it", extra={"reason": str(lost)})
-            return "LOST"
+            return "LOST", None
         except JobCancelled:
             self._release(message, job_id, "worker shut down", visible_in_s=0)
-            return "RELEASED"
+            return "RELEASED", None
         except Exception as error:
             log.exception("job hit an unexpected error; leaving the message for redelivery")
             self._release(message, job_id, f"{type(error).__name__}: {error}", visible_in_s=None)
-            return "RETRY"
+            return "RETRY", None
         log.info("job succeeded", extra={"result_uri": result_uri, **summary})
         self._finish(message, completion_event(job_id, SUCCEEDED, request.tag, request.video, result_uri=result_uri))
-        return SUCCEEDED
+        return SUCCEEDED, summary["frames_analyzed"]
 
     def _execute(self, request: JobRequest, heartbeat: Heartbeat) -> tuple[str, dict]:
         result_uri = self._result_uri(request)
@@ -191,6 +205,7 @@ class Worker:
                                                "message_id": message.message_id})
         tag = body.get("tag") if isinstance(body.get("tag"), str) and len(body["tag"]) <= 256 else None
         if self.jobs.fail_unclaimed(job_id, failure.code, str(failure), tag):
+            self.metrics.job_ended(succeeded=False)
             video = body.get("video") if isinstance(body.get("video"), str) else None
             self._finish(message, completion_event(job_id, FAILED, tag, video,
                                                    error={"code": failure.code, "message": str(failure)}))

@@ -1,8 +1,17 @@
-"""Small helpers for tests that drive moto's server the way any AWS client would."""
+"""Helpers for tests that drive moto's server, and the `videoscan` command, the way a user would."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+
+
+def videoscan(*args: str, env: dict | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
+    """Runs the real command line in a new process (JSON logs unless `env` says otherwise)."""
+    return subprocess.run([sys.executable, "-m", "worker", *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "VIDEOSCAN_LOG_FORMAT": "json", **(env or {})})
 
 
 def send(clients, resources, message: dict) -> str:

@@ -1,0 +1,54 @@
+"""The real models through the whole system: the demo, and analyze agreeing with the queue path."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from contract_checks import assert_contract_result
+from helpers import read_result, send, upload
+from worker.cli import main
+from worker.jobs import JobStore
+
+pytestmark = pytest.mark.slow
+
+
+def test_analyze_and_the_queue_path_give_identical_detections(clients, resources, make_worker, data_dir, tmp_path):
+    # given the hamilton clip (faces and people), analysed both ways with the same options
+    clip = data_dir / "short_hamilton_clip.mp4"
+    local = tmp_path / "local.json"
+    assert main(["analyze", str(clip), "-o", str(local), "--detectors", "human,face", "--sample-every", "25"]) == 0
+    video = upload(clients, resources.results_bucket, "in/hamilton.mp4", str(clip))
+    send(clients, resources, {"video": video, "detectors": ["human", "face"], "sample_every": 25, "job_id": "same"})
+
+    make_worker().run(drain=True)
+
+    # then both documents are contract-valid and their frames are identical, detections and all
+    queued = read_result(clients, JobStore(clients.dynamodb, resources.jobs_table).get("same")["result_uri"])
+    analyzed = json.loads(local.read_text())
+    for result in (queued, analyzed):
+        assert_contract_result(result, sample_every=25)
+    assert queued["frames"] == analyzed["frames"]
+    assert queued["summary"] == analyzed["summary"]
+    assert queued["summary"]["counts"]["face"] > 0 and queued["summary"]["counts"]["person"] > 0
+    assert {k: v for k, v in queued["video"].items() if k != "uri"} == \
+        {k: v for k, v in analyzed["video"].items() if k != "uri"}
+
+
+def test_the_demo_finds_people_and_faces_with_no_aws_account(tmp_path):
+    directory = tmp_path / "demo"
+    # The demo must not depend on anything the test process set up: a clean environment.
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "VIDEOSCAN_LOG_FORMAT": "text"}
+    demo = subprocess.run([sys.executable, "-m", "worker", "demo", "--directory", str(directory)],
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert "SUCCEEDED" in demo.stdout
+    assert (directory / "sample.mp4").stat().st_size > 10_000
+    result = json.loads((directory / "detections.json").read_text())
+    assert_contract_result(result)
+    assert result["video"]["frame_count"] == 48
+    assert result["summary"]["max_in_frame"]["person"] >= 2  # the astronaut and the cameraman
+    assert result["summary"]["counts"]["face"] >= 24  # the astronaut's face, in most frames
