@@ -88,3 +88,22 @@ def data_dir() -> pathlib.Path:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+# --- Real detectors, built once per session (imported here, so only tests that use them load TensorFlow) ---
+
+
+@pytest.fixture(scope="session")
+def human_detector():
+    """The default human detector: the packaged SSDLite graph, batch size 8, confidence 0.5."""
+    from detectors.human import HumanDetector
+
+    return HumanDetector()
+
+
+@pytest.fixture(scope="session")
+def face_detector():
+    """The default face detector: MTCNN, confidence 0.9."""
+    from detectors.face import FaceDetector
+
+    return FaceDetector()
