@@ -70,7 +70,7 @@ def test_bad_usage_exits_2_with_a_reason(resources, args, env, reason):
 
 def test_results_of_an_unknown_or_failed_job_exit_1(clients, resources):
     assert videoscan("results", "no-such-job").returncode == 1
-    JobStore(clients.dynamodb, resources.jobs_table).fail_unclaimed("bad-1", "INVALID_MESSAGE", "video is required")
+    JobStore(clients.dynamodb, resources.jobs_table).fail_unclaimed("bad-1", "a-1", "INVALID_MESSAGE", "video is required")
     failed = videoscan("results", "bad-1")
     assert failed.returncode == 1 and "INVALID_MESSAGE" in failed.stderr
 

@@ -42,11 +42,14 @@ def test_create_is_idempotent_and_keeps_the_first_request(jobs):
 
 def test_claim_progress_succeed(jobs):
     jobs.create(request())
-    claimed = jobs.claim("job-1", "worker-a", lease_s=60)
-    assert (claimed["status"], claimed["worker_id"], claimed["attempts"]) == ("RUNNING", "worker-a", 1)
-    jobs.progress("job-1", "worker-a", 10, 40, lease_s=60)
+    lease = jobs.claim("job-1", "worker-a", lease_s=60)
+    claimed = jobs.get("job-1")
+    assert (claimed["status"], claimed["worker_id"], claimed["attempts"], lease.attempt) == \
+        ("RUNNING", "worker-a", 1, 1)
+    assert claimed["attempt_id"] == lease.attempt_id and lease.attempt_id.startswith("worker-a/")
+    jobs.progress(lease, 10, 40, lease_s=60)
     assert jobs.get("job-1")["progress"] == {"frames_done": 10, "frames_total": 40}
-    jobs.succeed("job-1", "worker-a", "s3://out/detections.json", frames_done=41)
+    jobs.succeed(lease, "s3://out/detections.json", frames_done=41)
     record = jobs.get("job-1")
     assert record["status"] == "SUCCEEDED"
     assert record["result_uri"] == "s3://out/detections.json"
@@ -56,32 +59,33 @@ def test_claim_progress_succeed(jobs):
 
 def test_a_held_job_cannot_be_claimed_until_its_lease_lapses(jobs, clock):
     jobs.create(request())
-    jobs.claim("job-1", "worker-a", lease_s=60)
+    first = jobs.claim("job-1", "worker-a", lease_s=60)
     with pytest.raises(JobNotClaimable) as taken:
         jobs.claim("job-1", "worker-b", lease_s=60)
     assert taken.value.status == "RUNNING" and not taken.value.finished
+    assert taken.value.lease_until == int(clock.now + 60)
 
     clock.now += 61  # worker-a died: its lease lapses
-    taken_over = jobs.claim("job-1", "worker-b", lease_s=60)
-    assert (taken_over["worker_id"], taken_over["attempts"]) == ("worker-b", 2)
+    second = jobs.claim("job-1", "worker-b", lease_s=60)
+    assert (jobs.get("job-1")["worker_id"], second.attempt) == ("worker-b", 2)
     # the old holder can no longer write progress or an end
     with pytest.raises(LeaseLost):
-        jobs.progress("job-1", "worker-a", 5, 40, lease_s=60)
+        jobs.progress(first, 5, 40, lease_s=60)
     with pytest.raises(LeaseLost):
-        jobs.succeed("job-1", "worker-a", "s3://out/detections.json", 40)
+        jobs.succeed(first, "s3://out/detections.json", 40)
 
 
 def test_nothing_moves_a_job_out_of_an_end_state(jobs, clock):
     jobs.create(request())
-    jobs.claim("job-1", "worker-a", lease_s=60)
-    jobs.fail("job-1", "worker-a", "VIDEO_UNREADABLE", "no frame could be decoded")
+    lease = jobs.claim("job-1", "worker-a", lease_s=60)
+    jobs.fail(lease, "VIDEO_UNREADABLE", "no frame could be decoded")
     clock.now += 3600
     with pytest.raises(JobNotClaimable) as taken:
         jobs.claim("job-1", "worker-b", lease_s=60)
     assert taken.value.finished
     with pytest.raises(LeaseLost):
-        jobs.succeed("job-1", "worker-a", "s3://out/detections.json", 1)
-    assert jobs.fail_unclaimed("job-1", "INVALID_MESSAGE", "late duplicate") is False
+        jobs.succeed(lease, "s3://out/detections.json", 1)
+    assert jobs.fail_unclaimed("job-1", "other-attempt", "INVALID_MESSAGE", "late duplicate") is False
     record = jobs.get("job-1")
     assert record["status"] == "FAILED"
     assert record["error"] == {"code": "VIDEO_UNREADABLE", "message": "no frame could be decoded"}
@@ -89,15 +93,16 @@ def test_nothing_moves_a_job_out_of_an_end_state(jobs, clock):
 
 def test_release_puts_the_job_back_for_the_next_worker(jobs):
     jobs.create(request())
-    jobs.claim("job-1", "worker-a", lease_s=600)
-    jobs.release("job-1", "worker-a", "worker shut down")
+    lease = jobs.claim("job-1", "worker-a", lease_s=600)
+    jobs.release(lease, "worker shut down")
     record = jobs.get("job-1")
     assert record["status"] == "QUEUED" and "worker_id" not in record
-    assert jobs.claim("job-1", "worker-b", lease_s=600)["attempts"] == 2
+    assert jobs.claim("job-1", "worker-b", lease_s=600).attempt == 2
 
 
 def test_fail_unclaimed_records_an_invalid_message_that_has_no_record(jobs):
-    assert jobs.fail_unclaimed("msg-1", "INVALID_MESSAGE", "video is required", tag="cam") is True
+    assert jobs.fail_unclaimed("msg-1", "attempt-1", "INVALID_MESSAGE", "video is required", tag="cam") is True
     record = jobs.get("msg-1")
     assert (record["status"], record["error"]["code"], record["tag"], record["attempts"]) == \
         ("FAILED", "INVALID_MESSAGE", "cam", 0)
+

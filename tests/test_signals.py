@@ -37,21 +37,25 @@ def gated():
 
 
 @pytest.fixture
-def worker(settings, clients, gated):
+def make_signalled_worker(settings, clients, gated):
     previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
-    worker = Worker(settings, clients, pool=DetectorPool(build=lambda name, **options: gated))
-    install_stop_handlers(worker)
-    yield worker
+
+    def make(grace_s: float = 90.0) -> Worker:
+        worker = Worker(settings, clients, pool=DetectorPool(build=lambda name, **options: gated))
+        install_stop_handlers(worker, grace_s)
+        return worker
+    yield make
     for signum, handler in previous.items():
         signal.signal(signum, handler)
 
 
-def signal_mid_job(gated: GatedDetector, *signals: int) -> threading.Thread:
+def signal_mid_job(gated: GatedDetector, *signals: int, then_proceed: bool = True) -> threading.Thread:
     def send_signals():
         gated.started.wait(timeout=30)
         for signum in signals:
             os.kill(os.getpid(), signum)
-        gated.proceed.set()
+        if then_proceed:
+            gated.proceed.set()
     thread = threading.Thread(target=send_signals)
     thread.start()
     return thread
@@ -63,11 +67,12 @@ def queue_two_jobs(clients, resources, small_video):
     send(clients, resources, {"video": video, "detectors": ["stub"], "job_id": "second"})
 
 
-def test_first_sigterm_finishes_the_job_in_hand_and_takes_no_other(clients, resources, small_video, worker, gated):
+def test_first_sigterm_finishes_the_job_in_hand_and_takes_no_other(
+        clients, resources, small_video, make_signalled_worker, gated):
     queue_two_jobs(clients, resources, small_video)
     sender = signal_mid_job(gated, signal.SIGTERM)
 
-    handled = worker.run()  # no --drain: only the signal ends it
+    handled = make_signalled_worker().run()  # no --drain: only the signal ends it
     sender.join()
 
     jobs = JobStore(clients.dynamodb, resources.jobs_table)
@@ -79,9 +84,16 @@ def test_first_sigterm_finishes_the_job_in_hand_and_takes_no_other(clients, reso
     assert visible["ApproximateNumberOfMessages"] == "1"
 
 
-def test_second_signal_releases_the_job_for_another_worker_at_once(clients, resources, small_video, worker, gated):
+@pytest.mark.parametrize("second_signal, grace_s", [(True, 90.0), (False, 0.0)], ids=["second-signal", "grace-over"])
+def test_the_job_is_released_for_another_worker_on_a_second_signal_or_after_the_grace(
+        clients, resources, small_video, make_signalled_worker, gated, second_signal, grace_s):
     queue_two_jobs(clients, resources, small_video)
-    sender = signal_mid_job(gated, signal.SIGTERM, signal.SIGINT)
+    signals = (signal.SIGTERM, signal.SIGINT) if second_signal else (signal.SIGTERM,)
+    worker = make_signalled_worker(grace_s)
+    if not second_signal:  # the job stays blocked until the grace timer gives up on it
+        give_up = worker.abort
+        worker.abort = lambda: (give_up(), gated.proceed.set())
+    sender = signal_mid_job(gated, *signals, then_proceed=second_signal)
 
     worker.run()
     sender.join()

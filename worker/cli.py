@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 import uuid
 
@@ -56,7 +57,7 @@ def cmd_run(args, settings: Settings) -> int:
     if settings.require_gpu:
         _require_gpu()
     worker = Worker(settings, AwsClients.create(settings.region))
-    install_stop_handlers(worker)
+    install_stop_handlers(worker, settings.stop_grace_s)
     worker.run(drain=args.drain, max_jobs=args.max_jobs)
     return EXIT_OK
 
@@ -169,13 +170,18 @@ def cmd_demo(args, settings: Settings) -> int:
 
 # -- helpers -------------------------------------------------------------------------------
 
-def install_stop_handlers(worker) -> None:
-    """First SIGTERM/SIGINT: stop polling and let the job end. Second: release it and exit."""
+def install_stop_handlers(worker, grace_s: float) -> None:
+    """First SIGTERM/SIGINT: stop polling and let the job in hand end, releasing it if it
+    is still running after `grace_s`. Second: release it now and exit."""
     def handle(signum, frame):
         name = signal.Signals(signum).name
         if worker.running and not worker.stopping:
-            log.info("signal received: finishing the job in hand, then exiting", extra={"signal": name})
+            log.info("signal received: finishing the job in hand, then exiting",
+                     extra={"signal": name, "grace_s": grace_s})
             worker.stop()
+            timer = threading.Timer(grace_s, worker.abort)
+            timer.daemon = True
+            timer.start()
         else:
             log.info("second signal: releasing the job in hand and exiting", extra={"signal": name})
             worker.abort()

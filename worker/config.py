@@ -20,6 +20,7 @@ _ENV = {
     "max_duration_s": "VIDEOSCAN_MAX_DURATION_S",
     "max_frame_pixels": "VIDEOSCAN_MAX_FRAME_PIXELS",
     "allowed_buckets": "VIDEOSCAN_ALLOWED_BUCKETS",
+    "stop_grace_s": "VIDEOSCAN_STOP_GRACE_S",
     "require_gpu": "VIDEOSCAN_REQUIRE_GPU",
     "human_model": "VIDEOSCAN_HUMAN_MODEL",
     "service_name": "VIDEOSCAN_SERVICE_NAME",
@@ -40,6 +41,9 @@ class Settings:
     max_duration_s: float = 21600.0
     max_frame_pixels: int = 7680 * 4608
     allowed_buckets: frozenset[str] = frozenset()
+    # After SIGTERM, how long the job in hand may run on before it is released. ECS waits
+    # the task's stopTimeout (120 s at most on EC2) before SIGKILL: this leaves time to release.
+    stop_grace_s: float = 90.0
     require_gpu: bool = False
     # A TF2 SavedModel directory or frozen .pb (local path or s3://) for `human`.
     human_model: str | None = None
@@ -80,6 +84,8 @@ class Settings:
             raise ConfigError("VIDEOSCAN_VISIBILITY_TIMEOUT must be within 0..43200 seconds")
         if self.log_format not in ("json", "text"):
             raise ConfigError("VIDEOSCAN_LOG_FORMAT must be 'json' or 'text'")
+        if self.stop_grace_s < 0:
+            raise ConfigError("VIDEOSCAN_STOP_GRACE_S must not be negative")
         for name in ("max_video_bytes", "max_duration_s", "max_frame_pixels"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{_ENV[name]} must be positive")

@@ -60,10 +60,11 @@ class NotAJob(VideoscanError):
 class JobNotClaimable(VideoscanError):
     """Another worker holds the job, or it has already ended (a lost race, not a failure)."""
 
-    def __init__(self, job_id: str, status: str | None):
+    def __init__(self, job_id: str, status: str | None, lease_until: float | None = None):
         super().__init__(f"job {job_id} is not claimable (status {status})")
         self.job_id = job_id
         self.status = status
+        self.lease_until = lease_until  # epoch seconds, while another worker holds it
 
     @property
     def finished(self) -> bool:

@@ -8,8 +8,9 @@ import threading
 import time
 
 from worker.errors import LeaseLost
-from worker.jobqueue import JobQueue, Message
-from worker.jobs import JobStore
+from worker.jobqueue import MAX_VISIBILITY_S, JobQueue, Message
+from worker.jobs import JobStore, Lease
+from worker.task_protection import TaskProtection
 
 log = logging.getLogger(__name__)
 
@@ -18,19 +19,21 @@ PROGRESS_INTERVAL_S = 5.0
 
 class Heartbeat:
     """Every few seconds writes the latest progress (which renews the job's lease), and
-    extends the message's visibility once a third of it has passed, well before expiry.
+    extends the message's visibility once a third of it has passed, well before expiry
+    (and the task's scale-in protection, when it is due).
 
     If either write shows that another worker owns the job now, `check()` raises
     LeaseLost so the pipeline stops instead of racing the new owner.
     """
 
-    def __init__(self, queue: JobQueue, jobs: JobStore, message: Message, job_id: str, worker_id: str,
-                 visibility_timeout: int, interval_s: float = PROGRESS_INTERVAL_S):
+    def __init__(self, queue: JobQueue, jobs: JobStore, message: Message, lease: Lease,
+                 visibility_timeout: int, protection: TaskProtection | None = None,
+                 interval_s: float = PROGRESS_INTERVAL_S):
         self._queue = queue
+        self._protection = protection
         self._jobs = jobs
         self._message = message
-        self._job_id = job_id
-        self._worker_id = worker_id
+        self._lease = lease
         self._visibility_timeout = visibility_timeout
         self._interval_s = min(interval_s, max(visibility_timeout / 3.0, 0.5))
         self._progress = (0, 0)
@@ -68,6 +71,12 @@ class Heartbeat:
 
     def _beat(self) -> None:
         if time.time() - self._extended_at >= self._visibility_timeout / 3.0:
-            self._queue.set_visibility(self._message, self._visibility_timeout)
+            # SQS caps a message's hidden time at 12 hours from its receipt; past that the
+            # lease alone keeps other workers from running the job.
+            remaining = MAX_VISIBILITY_S - (time.time() - self._message.received_at)
+            if remaining > 1:
+                self._queue.set_visibility(self._message, min(self._visibility_timeout, int(remaining)))
             self._extended_at = time.time()
-        self._jobs.progress(self._job_id, self._worker_id, *self._progress, lease_s=self._visibility_timeout)
+        self._jobs.progress(self._lease, *self._progress, lease_s=self._visibility_timeout)
+        if self._protection:
+            self._protection.renew_if_due()

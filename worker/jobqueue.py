@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 
 from worker.errors import LeaseLost
 
-# SQS's own cap on how long a received message can stay hidden.
+# SQS's cap on how long a message can stay hidden after it is received.
 MAX_VISIBILITY_S = 12 * 3600
 _STALE_RECEIPT = {"ReceiptHandleIsInvalid", "InvalidParameterValue", "MessageNotInflight",
                   "AWS.SimpleQueueService.MessageNotInflight"}
@@ -64,16 +64,15 @@ class JobQueue:
         """Hides the message for `seconds` from now (0 hands it to the next receiver)."""
         try:
             self._sqs.change_message_visibility(
-                QueueUrl=self.url, ReceiptHandle=message.receipt_handle,
-                VisibilityTimeout=max(0, min(int(seconds), MAX_VISIBILITY_S)),
+                QueueUrl=self.url, ReceiptHandle=message.receipt_handle, VisibilityTimeout=max(0, int(seconds)),
             )
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") in _STALE_RECEIPT:
                 raise LeaseLost(f"message {message.message_id} is no longer ours: {error}") from None
             raise
 
-    def is_empty(self) -> bool:
-        attributes = self._sqs.get_queue_attributes(
-            QueueUrl=self.url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed"]
-        )["Attributes"]
-        return all(int(v) == 0 for v in attributes.values())
+    def max_receive_count(self) -> int | None:
+        """Receives after which SQS moves a message to the dead-letter queue (None: no redrive policy)."""
+        attributes = self._sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["RedrivePolicy"])
+        policy = attributes.get("Attributes", {}).get("RedrivePolicy")
+        return int(json.loads(policy)["maxReceiveCount"]) if policy else None

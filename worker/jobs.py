@@ -1,15 +1,17 @@
 """Job records in DynamoDB. Every write is here, and every write is a named conditional update.
 
-Nothing moves a job out of SUCCEEDED or FAILED, and only the worker holding a RUNNING
-job (its `worker_id`, with an unexpired `lease_until`) writes its progress or its end.
+Nothing moves a job out of SUCCEEDED or FAILED, and only the attempt holding a RUNNING
+job (its `attempt_id`, with an unexpired `lease_until`) writes its progress or its end.
 A lost race surfaces as JobNotClaimable or LeaseLost, never as a raw ClientError.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import decimal
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -22,11 +24,12 @@ from worker.message import JobRequest
 QUEUED, RUNNING, SUCCEEDED, FAILED = "QUEUED", "RUNNING", "SUCCEEDED", "FAILED"
 FINAL_STATES = (SUCCEEDED, FAILED)
 
-# The named sub-conditions every write is built from.
+# The named sub-conditions every write is built from. A lease is one attempt's hold on
+# a RUNNING job: its `attempt_id`, valid until `lease_until` (epoch seconds).
 IS_NEW = "attribute_not_exists(job_id)"
 IS_QUEUED = "#status = :queued"
 IS_LAPSED = "(#status = :running AND lease_until < :now_epoch)"
-HELD_BY_ME = "(#status = :running AND worker_id = :worker)"
+HELD_BY_ME = "(#status = :running AND attempt_id = :attempt)"
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -37,7 +40,24 @@ def utc_now_iso(epoch: float) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+@dataclasses.dataclass(frozen=True)
+class Lease:
+    """This worker's hold on a RUNNING job, from one claim."""
+
+    job_id: str
+    worker_id: str
+    attempt_id: str
+    attempt: int
+
+
 class JobStore:
+    """The jobs table.
+
+    Writes are idempotent under retries: botocore retries a request whose response was
+    lost, and the retry then fails its condition. Each write records the `attempt_id` it
+    was made for, so such a failure is recognised as this attempt's own earlier success.
+    """
+
     def __init__(self, dynamodb, table: str, clock: Callable[[], float] = time.time):
         self._db = dynamodb
         self._table = table
@@ -75,13 +95,14 @@ class JobStore:
         """Notes the SQS message that carries a submitted job (makes `submit` retry-safe)."""
         self._update(job_id, "SET message_id = :message_id", "attribute_exists(job_id)", {":message_id": message_id})
 
-    def fail_unclaimed(self, job_id: str, code: str, message: str, tag: str | None = None) -> bool:
+    def fail_unclaimed(self, job_id: str, attempt_id: str, code: str, message: str, tag: str | None = None) -> bool:
         """Ends a job that never started (an invalid message) as FAILED; False if it had another fate."""
         now = self._clock()
         values = {":failed": FAILED, ":error": {"code": code, "message": message}, ":now": utc_now_iso(now),
-                  ":queued": QUEUED, ":zero": 0}
+                  ":queued": QUEUED, ":zero": 0, ":attempt": attempt_id}
         expression = ("SET #status = :failed, #error = :error, updated_at = :now, finished_at = :now, "
-                      "created_at = if_not_exists(created_at, :now), attempts = if_not_exists(attempts, :zero)")
+                      "attempt_id = :attempt, created_at = if_not_exists(created_at, :now), "
+                      "attempts = if_not_exists(attempts, :zero)")
         if tag is not None:
             expression += ", tag = if_not_exists(tag, :tag)"
             values[":tag"] = tag
@@ -90,75 +111,81 @@ class JobStore:
             return True
         except ClientError as error:
             _raise_unless_condition_failed(error)
-            return False
+            return _written_by(error, attempt_id, FAILED)
 
     # -- the life of a RUNNING job -------------------------------------------------------
 
-    def claim(self, job_id: str, worker_id: str, lease_s: float) -> dict[str, Any]:
-        """QUEUED (or RUNNING with a lapsed lease) -> RUNNING, held by `worker_id`."""
+    def claim(self, job_id: str, worker_id: str, lease_s: float) -> Lease:
+        """QUEUED (or RUNNING with a lapsed lease) -> RUNNING, held by a new lease."""
         now = self._clock()
+        attempt_id = f"{worker_id}/{uuid.uuid4().hex[:12]}"
         try:
-            attributes = self._update(
+            record = self._update(
                 job_id,
-                "SET #status = :running, worker_id = :worker, lease_until = :lease, started_at = :now, "
-                "updated_at = :now, attempts = if_not_exists(attempts, :zero) + :one "
+                "SET #status = :running, worker_id = :worker, attempt_id = :attempt, lease_until = :lease, "
+                "started_at = :now, updated_at = :now, attempts = if_not_exists(attempts, :zero) + :one "
                 "REMOVE progress",
                 f"attribute_exists(job_id) AND ({IS_QUEUED} OR {IS_LAPSED})",
-                {":running": RUNNING, ":queued": QUEUED, ":worker": worker_id, ":lease": _epoch(now + lease_s),
-                 ":now_epoch": _epoch(now), ":now": utc_now_iso(now), ":zero": 0, ":one": 1},
+                {":running": RUNNING, ":queued": QUEUED, ":worker": worker_id, ":attempt": attempt_id,
+                 ":lease": _epoch(now + lease_s), ":now_epoch": _epoch(now), ":now": utc_now_iso(now),
+                 ":zero": 0, ":one": 1},
                 return_new=True,
             )
         except ClientError as error:
             _raise_unless_condition_failed(error)
-            old = error.response.get("Item")
-            raise JobNotClaimable(job_id, _from_item(old).get("status") if old else None) from None
-        return attributes
+            old = _from_item(error.response.get("Item") or {})
+            if old.get("attempt_id") != attempt_id:
+                raise JobNotClaimable(job_id, old.get("status"), old.get("lease_until")) from None
+            record = old  # a retry of this very claim, which had landed
+        return Lease(job_id, worker_id, attempt_id, record["attempts"])
 
-    def progress(self, job_id: str, worker_id: str, frames_done: int, frames_total: int, lease_s: float) -> None:
-        """Writes progress and renews the lease; LeaseLost if this worker no longer holds the job."""
+    def progress(self, lease: Lease, frames_done: int, frames_total: int, lease_s: float) -> None:
+        """Writes progress and renews the lease; LeaseLost if this attempt no longer holds the job."""
         now = self._clock()
         self._held_update(
-            job_id, worker_id,
+            lease, RUNNING,
             "SET progress = :progress, lease_until = :lease, updated_at = :now",
             {":progress": {"frames_done": frames_done, "frames_total": frames_total},
              ":lease": _epoch(now + lease_s), ":now": utc_now_iso(now)},
         )
 
-    def succeed(self, job_id: str, worker_id: str, result_uri: str, frames_done: int) -> None:
+    def succeed(self, lease: Lease, result_uri: str, frames_done: int) -> None:
         now = self._clock()
         self._held_update(
-            job_id, worker_id,
+            lease, SUCCEEDED,
             "SET #status = :succeeded, result_uri = :uri, progress = :progress, finished_at = :now, "
             "updated_at = :now REMOVE lease_until",
             {":succeeded": SUCCEEDED, ":uri": result_uri, ":now": utc_now_iso(now),
              ":progress": {"frames_done": frames_done, "frames_total": frames_done}},
         )
 
-    def fail(self, job_id: str, worker_id: str, code: str, message: str) -> None:
+    def fail(self, lease: Lease, code: str, message: str) -> None:
         now = self._clock()
         self._held_update(
-            job_id, worker_id,
+            lease, FAILED,
             "SET #status = :failed, #error = :error, finished_at = :now, updated_at = :now REMOVE lease_until",
             {":failed": FAILED, ":error": {"code": code, "message": message}, ":now": utc_now_iso(now)},
         )
 
-    def release(self, job_id: str, worker_id: str, reason: str) -> None:
+    def release(self, lease: Lease, reason: str) -> None:
         """RUNNING -> QUEUED so that the next worker to receive the message starts it at once."""
         now = self._clock()
         self._held_update(
-            job_id, worker_id,
+            lease, QUEUED,
             "SET #status = :queued, last_error = :reason, updated_at = :now REMOVE worker_id, lease_until",
             {":queued": QUEUED, ":reason": reason, ":now": utc_now_iso(now)},
         )
 
     # -- plumbing ------------------------------------------------------------------------
 
-    def _held_update(self, job_id: str, worker_id: str, expression: str, values: dict[str, Any]) -> None:
+    def _held_update(self, lease: Lease, target_status: str, expression: str, values: dict[str, Any]) -> None:
         try:
-            self._update(job_id, expression, HELD_BY_ME, {**values, ":running": RUNNING, ":worker": worker_id})
+            self._update(lease.job_id, expression, HELD_BY_ME,
+                         {**values, ":running": RUNNING, ":attempt": lease.attempt_id})
         except ClientError as error:
             _raise_unless_condition_failed(error)
-            raise LeaseLost(f"job {job_id} is no longer held by {worker_id}") from None
+            if not _written_by(error, lease.attempt_id, target_status):
+                raise LeaseLost(f"job {lease.job_id} is no longer held by {lease.attempt_id}") from None
 
     def _update(self, job_id: str, expression: str, condition: str, values: dict[str, Any],
                 return_new: bool = False) -> dict[str, Any]:
@@ -175,6 +202,12 @@ class JobStore:
             **({"ExpressionAttributeNames": names} if names else {}),
         )
         return _from_item(response.get("Attributes", {}))
+
+
+def _written_by(error: ClientError, attempt_id: str, status: str) -> bool:
+    """Whether a failed condition hides this attempt's own earlier write of `status` (a retried request)."""
+    old = _from_item(error.response.get("Item") or {})
+    return old.get("attempt_id") == attempt_id and old.get("status") == status
 
 
 def _key(job_id: str) -> dict:

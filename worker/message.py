@@ -46,12 +46,18 @@ def job_id_for_token(client_token: str) -> str:
 
 
 def decode_body(body: str) -> dict[str, Any]:
-    """Parses an SQS body into a JSON object, or raises NotAJob when it cannot name a job."""
+    """Parses an SQS body into a JSON object.
+
+    Raises NotAJob for a body that cannot be a job at all (not JSON, not an object), and
+    InvalidMessage for a JSON body refused for its size or depth (it gets a FAILED record).
+    """
     if len(body.encode("utf-8", "replace")) > MAX_BODY_BYTES:
-        raise NotAJob(f"body is larger than {MAX_BODY_BYTES} bytes")
+        raise InvalidMessage(f"message is larger than {MAX_BODY_BYTES} bytes")
     try:
         message = json.loads(body)
-    except (ValueError, RecursionError) as error:
+    except RecursionError:
+        raise InvalidMessage("message is nested too deeply") from None
+    except ValueError as error:
         raise NotAJob(f"body is not JSON: {error}") from None
     if not isinstance(message, dict):
         raise NotAJob("body is not a JSON object")

@@ -19,17 +19,18 @@ from worker.events import Notifier, completion_event
 from worker.gpu import GpuSampler
 from worker.heartbeat import Heartbeat
 from worker.jobqueue import JobQueue, Message
-from worker.jobs import FAILED, SUCCEEDED, JobStore
+from worker.jobs import FAILED, SUCCEEDED, JobStore, Lease
 from worker.logs import current_job_id
 from worker.message import JobRequest, decode_body, job_id_of, parse_request
 from worker.metrics import JobMetrics
-from worker.storage import Storage, private_workdir, split_s3_uri
+from worker.storage import Storage, private_workdir, remove_stale_workdirs, split_s3_uri
+from worker.task_protection import TaskProtection
 
 log = logging.getLogger(__name__)
 
 LONG_POLL_S = 20
-# With --drain, an empty receive this long means the queue is empty (a long poll of
-# at least 1 s asks every SQS server, so it cannot miss a visible message).
+# With --drain, an empty receive this long means no message is visible (a long poll of
+# at least 1 s asks every SQS server, so it cannot miss a visible one).
 DRAIN_POLL_S = 2
 
 
@@ -39,7 +40,7 @@ def default_worker_id() -> str:
 
 class Worker:
     def __init__(self, settings: Settings, clients: AwsClients, pool: DetectorPool | None = None,
-                 worker_id: str | None = None):
+                 worker_id: str | None = None, protection: TaskProtection | None = None):
         settings.require("queue_url", "jobs_table")
         self.settings = settings
         self.worker_id = worker_id or default_worker_id()
@@ -49,24 +50,35 @@ class Worker:
         self.notifier = Notifier(clients.sns, settings.notify_topic_arn)
         self.pool = pool or DetectorPool(settings.human_model)
         self.metrics = JobMetrics(settings.service_name)
+        self.protection = protection or TaskProtection.from_environment()
         self.running = False
         self.stopping = False
         self.busy = False
         self._abort = threading.Event()
+        self._max_receive_count: int | None = None
 
     # -- the loop ------------------------------------------------------------------------
 
     def run(self, drain: bool = False, max_jobs: int | None = None) -> int:
-        """Processes messages until stopped, or (drain) until the queue is empty; returns how many."""
+        """Processes messages until stopped, or (drain) until none is visible; returns how many."""
         self.running, self.stopping = True, False
+        remove_stale_workdirs()
+        self._max_receive_count = self.queue.max_receive_count()
         handled = 0
-        log.info("worker started", extra={"worker_id": self.worker_id, "queue_url": self.queue.url})
+        log.info("worker started", extra={"worker_id": self.worker_id, "queue_url": self.queue.url,
+                                          "max_receive_count": self._max_receive_count})
         while self.running:
             message = self.queue.receive(DRAIN_POLL_S if drain else LONG_POLL_S, self.settings.visibility_timeout)
             if message is None:
                 if drain:
                     break
                 continue
+            if not self.running:
+                # It arrived on the poll that was in flight when the stop came: hand it straight back.
+                self.queue.set_visibility(message, 0)
+                log.info("stopping: returned a message received during shutdown",
+                         extra={"message_id": message.message_id})
+                break
             self.busy = True
             try:
                 self.handle(message)
@@ -102,7 +114,7 @@ class Worker:
             current_job_id.reset(token)
 
     def _handle(self, message: Message) -> str:
-        job_id = message.message_id
+        job_id, body = message.message_id, {}
         try:
             body = decode_body(message.body)
             job_id = job_id_of(body, fallback=message.message_id)
@@ -118,48 +130,49 @@ class Worker:
 
         self.jobs.create(request)
         try:
-            self.jobs.claim(job_id, self.worker_id, self.settings.visibility_timeout)
+            lease = self.jobs.claim(job_id, self.worker_id, self.settings.visibility_timeout)
         except JobNotClaimable as taken:
             return self._settle_unclaimable(message, taken)
         log.info("job started", extra={"video": request.video, "detectors": list(request.detectors),
-                                       "receive_count": message.receive_count})
-        return self._run_claimed(message, request)
+                                       "attempt": lease.attempt, "receive_count": message.receive_count})
+        with self.protection.while_busy():
+            return self._run_claimed(message, request, lease)
 
-    def _run_claimed(self, message: Message, request: JobRequest) -> str:
+    def _run_claimed(self, message: Message, request: JobRequest, lease: Lease) -> str:
         started = time.time()
         with GpuSampler() as gpu:
-            outcome, frames = self._run_to_end(message, request)
+            outcome, frames = self._run_to_end(message, request, lease)
         if outcome in (SUCCEEDED, FAILED):
             self.metrics.job_ended(outcome == SUCCEEDED, duration_s=time.time() - started,
                                    queue_wait_s=started - message.sent_at, frames=frames, gpu=gpu.summary())
         return outcome
 
-    def _run_to_end(self, message: Message, request: JobRequest) -> tuple[str, int | None]:
+    def _run_to_end(self, message: Message, request: JobRequest, lease: Lease) -> tuple[str, int | None]:
         """Runs a claimed job and records its end; returns the outcome and the frames analysed."""
-        job_id = request.job_id
         try:
-            with Heartbeat(self.queue, self.jobs, message, job_id, self.worker_id,
-                           self.settings.visibility_timeout) as heartbeat:
+            with Heartbeat(self.queue, self.jobs, message, lease, self.settings.visibility_timeout,
+                           self.protection) as heartbeat:
                 result_uri, summary = self._execute(request, heartbeat)
-            self.jobs.succeed(job_id, self.worker_id, result_uri, summary["frames_analyzed"])
+            self.jobs.succeed(lease, result_uri, summary["frames_analyzed"])
         except JobFailure as failure:
-            log.warning("job failed", extra={"code": failure.code, "error": str(failure)})
-            self.jobs.fail(job_id, self.worker_id, failure.code, str(failure))
-            self._finish(message, completion_event(job_id, FAILED, request.tag, request.video,
-                                                   error={"code": failure.code, "message": str(failure)}))
-            return FAILED, None
+            return self._fail(message, request, lease, failure.code, str(failure)), None
         except LeaseLost as lost:
             log.warning("job taken over by another worker; leaving it", extra={"reason": str(lost)})
             return "LOST", None
         except JobCancelled:
-            self._release(message, job_id, "worker shut down", visible_in_s=0)
+            self._release(message, lease, "worker shut down", visible_in_s=0)
             return "RELEASED", None
         except Exception as error:
-            log.exception("job hit an unexpected error; leaving the message for redelivery")
-            self._release(message, job_id, f"{type(error).__name__}: {error}", visible_in_s=None)
+            log.exception("job hit an unexpected error")
+            reason = f"{type(error).__name__}: {error}"
+            if self._is_last_attempt(message):
+                # SQS moves the message to the dead-letter queue next; the record must not stay RUNNING.
+                return self._fail(message, request, lease, "INTERNAL", reason, settle=False), None
+            self._release(message, lease, reason, visible_in_s=None)
             return "RETRY", None
         log.info("job succeeded", extra={"result_uri": result_uri, **summary})
-        self._finish(message, completion_event(job_id, SUCCEEDED, request.tag, request.video, result_uri=result_uri))
+        self._finish(message, completion_event(request.job_id, SUCCEEDED, request.tag, request.video,
+                                               result_uri=result_uri))
         return SUCCEEDED, summary["frames_analyzed"]
 
     def _execute(self, request: JobRequest, heartbeat: Heartbeat) -> tuple[str, dict]:
@@ -197,14 +210,30 @@ class Worker:
             raise AccessDenied(f"output bucket {bucket!r} is not in VIDEOSCAN_ALLOWED_BUCKETS")
         return prefix + "detections.json"
 
+    def _is_last_attempt(self, message: Message) -> bool:
+        return self._max_receive_count is not None and message.receive_count >= self._max_receive_count
+
     # -- endings -------------------------------------------------------------------------
+
+    def _fail(self, message: Message, request: JobRequest, lease: Lease, code: str, reason: str,
+              settle: bool = True) -> str:
+        log.warning("job failed", extra={"code": code, "error": reason})
+        self.jobs.fail(lease, code, reason)
+        event = completion_event(request.job_id, FAILED, request.tag, request.video,
+                                 error={"code": code, "message": reason})
+        if settle:
+            self._finish(message, event)
+        else:
+            self.notifier.publish(event)
+        return FAILED
 
     def _reject(self, message: Message, job_id: str, failure: JobFailure, body: dict) -> str:
         """An invalid message: recorded FAILED (unless that id already has another fate) and settled."""
         log.warning("message rejected", extra={"code": failure.code, "error": str(failure),
                                                "message_id": message.message_id})
         tag = body.get("tag") if isinstance(body.get("tag"), str) and len(body["tag"]) <= 256 else None
-        if self.jobs.fail_unclaimed(job_id, failure.code, str(failure), tag):
+        attempt_id = f"{self.worker_id}/{message.receipt_handle[-16:]}"
+        if self.jobs.fail_unclaimed(job_id, attempt_id, failure.code, str(failure), tag):
             self.metrics.job_ended(succeeded=False)
             video = body.get("video") if isinstance(body.get("video"), str) else None
             self._finish(message, completion_event(job_id, FAILED, tag, video,
@@ -218,15 +247,20 @@ class Worker:
             log.info("job already ended; settling the duplicate message", extra={"status": taken.status})
             self.queue.delete(message)
             return "DUPLICATE"
-        # A live worker holds it: hand the duplicate back for later rather than run it twice.
-        log.info("job is held by another worker; returning the duplicate message", extra={"status": taken.status})
-        self.queue.set_visibility(message, self.settings.visibility_timeout)
+        # A live worker holds it: hand the duplicate back until that lease would lapse, rather
+        # than run the job twice at once. If the holder died, the next delivery takes it over.
+        delay = self.settings.visibility_timeout
+        if taken.lease_until:
+            delay = min(delay, max(1, int(taken.lease_until - time.time()) + 1))
+        log.info("job is held by another worker; returning the duplicate message",
+                 extra={"status": taken.status, "retry_in_s": delay})
+        self.queue.set_visibility(message, delay)
         return "BUSY"
 
-    def _release(self, message: Message, job_id: str, reason: str, visible_in_s: int | None) -> None:
+    def _release(self, message: Message, lease: Lease, reason: str, visible_in_s: int | None) -> None:
         """Hands a job back: record QUEUED, and the message visible again now (0) or after its timeout."""
         try:
-            self.jobs.release(job_id, self.worker_id, reason)
+            self.jobs.release(lease, reason)
             if visible_in_s is not None:
                 self.queue.set_visibility(message, visible_in_s)
             log.info("job released", extra={"reason": reason})
