@@ -46,10 +46,16 @@ class Detection:
     box: Box
     # Normalised (x, y) points by name; faces carry the five of LANDMARK_NAMES.
     landmarks: Mapping[str, tuple[float, float]] | None = None
+    # Set by the tracker: the same id for the same object across frames (unique per label),
+    # and whether the detector found this box or the tracker carried it forward.
+    track_id: int | None = None
+    source: str = "detector"
 
     def __post_init__(self):
         if not self.label:
             raise ValueError("detection has no label")
+        if self.source not in ("detector", "tracker"):
+            raise ValueError(f"source must be 'detector' or 'tracker', not {self.source!r}")
         if not 0.0 <= self.confidence <= 1.0:
             raise ValueError(f"confidence {self.confidence} is outside [0, 1]")
         for name, (x, y) in (self.landmarks or {}).items():

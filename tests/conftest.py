@@ -65,7 +65,7 @@ def write_test_video(path, frames: int = 24, size: tuple[int, int] = (160, 120),
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
     assert writer.isOpened(), f"OpenCV cannot write {path}"
     for i in range(frames):
-        frame = np.full((height, width, 3), 20 + 4 * i, np.uint8)
+        frame = np.full((height, width, 3), 20 + (4 * i) % 200, np.uint8)
         x = int(i * (width - 30) / max(frames - 1, 1))
         frame[height // 3: height // 3 + 30, x: x + 30] = 230
         writer.write(frame)
