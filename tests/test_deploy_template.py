@@ -1,0 +1,569 @@
+"""infra/videoscan.yaml: cfn-lint clean, deployed into moto's CloudFormation over HTTP, least privilege,
+and a real `videoscan run --drain` configured only from the stack's outputs."""
+
+from __future__ import annotations
+
+import json
+import re
+import os
+import pathlib
+import subprocess
+import sys
+import uuid
+
+import boto3
+import pytest
+from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import ClientError
+from cfnlint.api import ManualArgs, lint_file
+from cfnlint.decode import decode
+
+# moto warns about each resource type it skips; the test below asserts exactly which ones.
+pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse .* not supported by moto:UserWarning")
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
+TEMPLATE_PATH = REPO_ROOT / "infra" / "videoscan.yaml"
+IMAGE_URI = "123456789012.dkr.ecr.us-east-1.amazonaws.com/videoscan:test"
+
+# Resource types in the template that moto's CloudFormation does not implement (it skips them
+# with a warning). Each is replayed below through its own service API in moto instead, with
+# the stack's real values, so its properties are still checked by botocore and by moto.
+MOTO_UNIMPLEMENTED = frozenset(
+    {
+        "AWS::SQS::QueuePolicy",
+        "AWS::S3::BucketPolicy",
+        "AWS::CloudWatch::Alarm",
+        "AWS::ECS::CapacityProvider",
+        "AWS::ECS::ClusterCapacityProviderAssociations",
+        "AWS::ApplicationAutoScaling::ScalableTarget",
+        "AWS::ApplicationAutoScaling::ScalingPolicy",
+    }
+)
+
+# The worker's AWS calls, the only actions its task role may have (sqs:SendMessage is for
+# `videoscan submit`, which runs elsewhere).
+WORKER_ACTIONS = frozenset(
+    {
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueAttributes",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "s3:GetObject",
+        "s3:ListBucket",
+        "s3:PutObject",
+        "s3:AbortMultipartUpload",
+        "sns:Publish",
+        "ecs:UpdateTaskProtection",
+    }
+)
+
+# Stack output -> the worker's environment variable it configures.
+OUTPUT_ENV = {
+    "QueueUrl": "VIDEOSCAN_QUEUE_URL",
+    "JobsTableName": "VIDEOSCAN_JOBS_TABLE",
+    "ResultsBucketName": "VIDEOSCAN_RESULTS_BUCKET",
+    "NotifyTopicArn": "VIDEOSCAN_NOTIFY_TOPIC_ARN",
+    "InputBuckets": "VIDEOSCAN_ALLOWED_BUCKETS",
+    "ServiceName": "VIDEOSCAN_SERVICE_NAME",
+}
+
+
+def load_template() -> dict:
+    template, matches = decode(TEMPLATE_PATH)
+    assert not matches, matches
+    return template
+
+
+# --------------------------------------------------------------------------- cfn-lint
+
+
+def test_cfn_lint_reports_no_errors_and_no_warnings():
+    # Given the template, when cfn-lint checks it for the regions it is documented for
+    matches = lint_file(TEMPLATE_PATH, config=ManualArgs(regions=["us-east-1", "us-west-2", "eu-west-1"]))
+
+    # Then there is nothing to report: a new warning must be fixed, or ignored in the
+    # template's Metadata (cfn-lint: config: ignore_checks) with a comment saying why.
+    assert [f"{m.rule.id} {m.message} (line {m.linenumber})" for m in matches] == []
+
+
+# ------------------------------------------------------------------- static least privilege
+
+
+def task_role_statements(template: dict) -> list[dict]:
+    policies = [
+        r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::IAM::Policy" and {"Ref": "TaskRole"} in r["Properties"]["Roles"]
+    ]
+    assert len(policies) == 1, "the task role has exactly one policy"
+    role = template["Resources"]["TaskRole"]["Properties"]
+    assert "ManagedPolicyArns" not in role and "Policies" not in role
+    return policies[0]["PolicyDocument"]["Statement"]
+
+
+def as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def test_task_role_allows_only_the_workers_calls_on_its_own_resources():
+    statements = task_role_statements(load_template())
+
+    actions = {a for s in statements for a in as_list(s["Action"])}
+    assert all(s["Effect"] == "Allow" for s in statements)
+    assert not any("*" in a for a in actions), actions
+    assert actions <= WORKER_ACTIONS, actions - WORKER_ACTIONS
+    assert "sqs:SendMessage" not in actions
+    for statement in statements:
+        assert "NotAction" not in statement and "NotResource" not in statement
+        assert statement["Resource"] != "*" and "*" not in as_list(statement["Resource"]), statement
+
+
+# ------------------------------------------------------------------------ deploy in moto
+
+
+class DeployedStack:
+    """The stack created in moto, with what it takes to resolve the template against it."""
+
+    def __init__(self, region: str, name: str, template: dict, parameters: dict[str, str]):
+        self.region = region
+        self.name = name
+        self.template = template
+        self.parameters = parameters
+        self.cfn = self.client("cloudformation")
+        self.description = self.cfn.describe_stacks(StackName=name)["Stacks"][0]
+        self.outputs = {o["OutputKey"]: o["OutputValue"] for o in self.description.get("Outputs", [])}
+        described = self.cfn.describe_stack_resources(StackName=name)["StackResources"]
+        self.resources = {r["LogicalResourceId"]: r for r in described if "LogicalResourceId" in r}
+        # moto reports each resource it skipped as an entry with neither id nor type.
+        self.anonymous_resources = [r for r in described if "LogicalResourceId" not in r]
+        self.replayed: dict[str, str] = {}  # logical id -> physical id, for the replayed resources
+        self.scalable_targets: dict[str, dict] = {}
+
+    def client(self, service: str):
+        return boto3.client(service, region_name=self.region)
+
+    def physical_id(self, logical_id: str) -> str:
+        if logical_id in self.replayed:
+            return self.replayed[logical_id]
+        return self.resources[logical_id]["PhysicalResourceId"]
+
+    # A small intrinsic-function resolver: enough for this template's skipped resources.
+    def ref(self, name: str):
+        pseudo = {"AWS::StackName": self.name, "AWS::Region": self.region, "AWS::Partition": "aws"}
+        if name in pseudo:
+            return pseudo[name]
+        if name in self.template["Parameters"]:
+            value = self.parameters.get(name, self.template["Parameters"][name].get("Default"))
+            return value.split(",") if self.template["Parameters"][name]["Type"] == "CommaDelimitedList" else value
+        return self.physical_id(name)
+
+    def get_att(self, logical_id: str, attribute: str) -> str:
+        physical = self.physical_id(logical_id)
+        kind = self.template["Resources"][logical_id]["Type"]
+        if kind == "AWS::SQS::Queue" and attribute == "QueueName":
+            return physical.rsplit("/", 1)[1]
+        if kind == "AWS::SQS::Queue" and attribute == "Arn":
+            return self.client("sqs").get_queue_attributes(QueueUrl=physical, AttributeNames=["QueueArn"])[
+                "Attributes"
+            ]["QueueArn"]
+        if kind == "AWS::S3::Bucket" and attribute == "Arn":
+            return f"arn:aws:s3:::{physical}"
+        if kind == "AWS::ECS::Service" and attribute == "Name":
+            return physical.rsplit("/", 1)[1]
+        raise NotImplementedError(f"{logical_id}.{attribute}")
+
+    def resolve(self, node):
+        if isinstance(node, list):
+            return [self.resolve(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if set(node) == {"Ref"}:
+            return self.ref(node["Ref"])
+        if set(node) == {"Fn::GetAtt"}:
+            logical_id, attribute = node["Fn::GetAtt"]
+            return self.get_att(logical_id, attribute)
+        if set(node) == {"Fn::Sub"}:
+            text = node["Fn::Sub"]
+            for token in set(re.findall(r"\$\{([^}!]+)\}", text)):
+                value = self.get_att(*token.split(".", 1)) if "." in token else self.ref(token)
+                text = text.replace("${" + token + "}", str(value))
+            return text
+        if set(node) == {"Fn::Join"}:
+            delimiter, items = node["Fn::Join"]
+            resolved = self.resolve(items)
+            return delimiter.join(str(i) for i in (resolved if isinstance(resolved, list) else [resolved]))
+        return {key: self.resolve(value) for key, value in node.items()}
+
+
+def camel(node):
+    """CloudFormation's PascalCase keys as the ECS API's camelCase."""
+    if isinstance(node, list):
+        return [camel(item) for item in node]
+    if isinstance(node, dict):
+        return {key[0].lower() + key[1:]: camel(value) for key, value in node.items()}
+    return node
+
+
+def replay(stack: DeployedStack, logical_id: str) -> None:
+    """Creates one resource that moto's CloudFormation skips through its service's own API."""
+    resource = stack.template["Resources"][logical_id]
+    kind, raw = resource["Type"], resource["Properties"]
+    if kind == "AWS::ApplicationAutoScaling::ScalingPolicy":
+        target = stack.scalable_targets[raw["ScalingTargetId"]["Ref"]]
+        props = stack.resolve({k: v for k, v in raw.items() if k != "ScalingTargetId"})
+        response = stack.client("application-autoscaling").put_scaling_policy(
+            ServiceNamespace=target["ServiceNamespace"],
+            ResourceId=target["ResourceId"],
+            ScalableDimension=target["ScalableDimension"],
+            **props,
+        )
+        stack.replayed[logical_id] = response["PolicyARN"]
+        return
+    props = stack.resolve(raw)
+    if kind == "AWS::SQS::QueuePolicy":
+        for url in props["Queues"]:
+            stack.client("sqs").set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(props["PolicyDocument"])})
+    elif kind == "AWS::S3::BucketPolicy":
+        stack.client("s3").put_bucket_policy(Bucket=props["Bucket"], Policy=json.dumps(props["PolicyDocument"]))
+    elif kind == "AWS::CloudWatch::Alarm":
+        stack.client("cloudwatch").put_metric_alarm(AlarmName=f"{stack.name}-{logical_id}", **props)
+    elif kind == "AWS::ECS::CapacityProvider":
+        name = f"{stack.name}-{logical_id}"
+        stack.client("ecs").create_capacity_provider(name=name, **camel(props))
+        stack.replayed[logical_id] = name
+    elif kind == "AWS::ECS::ClusterCapacityProviderAssociations":
+        stack.client("ecs").put_cluster_capacity_providers(**camel(props))
+    elif kind == "AWS::ApplicationAutoScaling::ScalableTarget":
+        stack.client("application-autoscaling").register_scalable_target(**props)
+        stack.scalable_targets[logical_id] = props
+    else:
+        raise AssertionError(f"no replay for {kind}")
+
+
+# Dependencies first: a capacity provider before its association, targets before policies,
+# policies before the alarms that name them.
+REPLAY_ORDER = [
+    "AWS::SQS::QueuePolicy",
+    "AWS::S3::BucketPolicy",
+    "AWS::ECS::CapacityProvider",
+    "AWS::ECS::ClusterCapacityProviderAssociations",
+    "AWS::ApplicationAutoScaling::ScalableTarget",
+    "AWS::ApplicationAutoScaling::ScalingPolicy",
+    "AWS::CloudWatch::Alarm",
+]
+
+
+@pytest.fixture(scope="module")
+def network(embedded_aws):
+    """An existing VPC with two subnets, as the operator's account would have."""
+    ec2 = boto3.client("ec2", region_name=embedded_aws.region)
+    vpc_id = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.42.{i}.0/24", AvailabilityZone=f"{embedded_aws.region}{az}")[
+            "Subnet"
+        ]["SubnetId"]
+        for i, az in enumerate("ab")
+    ]
+    return vpc_id, subnets
+
+
+@pytest.fixture(scope="module")
+def stack(embedded_aws, network) -> DeployedStack:
+    """The template deployed into moto over HTTP, with the skipped resources replayed."""
+    name = f"vs{uuid.uuid4().hex[:8]}"
+    input_bucket = f"{name}-input"
+    boto3.client("s3", region_name=embedded_aws.region).create_bucket(Bucket=input_bucket)
+    vpc_id, subnets = network
+    parameters = {
+        "VpcId": vpc_id,
+        "SubnetIds": ",".join(subnets),
+        "ImageUri": IMAGE_URI,
+        "InputBuckets": input_bucket,
+    }
+    cfn = boto3.client("cloudformation", region_name=embedded_aws.region)
+    cfn.create_stack(
+        StackName=name,
+        TemplateBody=TEMPLATE_PATH.read_text(),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        Capabilities=["CAPABILITY_IAM"],
+    )
+    cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    deployed = DeployedStack(embedded_aws.region, name, load_template(), parameters)
+    skipped = sorted(
+        (REPLAY_ORDER.index(r["Type"]), logical_id)
+        for logical_id, r in deployed.template["Resources"].items()
+        if logical_id not in deployed.resources and r["Type"] in REPLAY_ORDER
+    )
+    for _, logical_id in skipped:
+        replay(deployed, logical_id)
+    deployed.http_write_denied = lift_tls_only_bucket_policy(deployed)
+    return deployed
+
+
+def lift_tls_only_bucket_policy(stack: DeployedStack) -> bool:
+    """Whether the results bucket refused a plain-HTTP write; the policy is then removed.
+
+    moto enforces bucket policies and the embedded stack speaks plain HTTP, so the TLS-only
+    policy must refuse this write (aws:SecureTransport is false), and it would refuse the
+    worker's writes below too: the test lifts it once it has seen it work.
+    """
+    s3 = stack.client("s3")
+    bucket = stack.outputs["ResultsBucketName"]
+    assert stack.client("s3").meta.endpoint_url.startswith("http://")
+    try:
+        s3.put_object(Bucket=bucket, Key="plain-http-probe", Body=b"x")
+        denied = False
+    except ClientError as error:
+        denied = error.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    s3.delete_bucket_policy(Bucket=bucket)
+    return denied
+
+
+def test_stack_reaches_create_complete(stack):
+    assert stack.description["StackStatus"] == "CREATE_COMPLETE"
+    assert {r["ResourceStatus"] for r in stack.resources.values()} == {"CREATE_COMPLETE"}
+
+
+def test_resource_types_moto_does_not_implement_are_exactly_the_listed_ones(stack):
+    # Given every resource of the template, when moto's CloudFormation has created the stack
+    declared = {logical_id: r["Type"] for logical_id, r in stack.template["Resources"].items()}
+    skipped = {declared[logical_id] for logical_id in declared.keys() - stack.resources.keys()}
+
+    # Then what it skipped is the listed set: nothing else is silently missing, and the list
+    # shrinks when moto learns a type.
+    assert skipped == MOTO_UNIMPLEMENTED
+    assert len(stack.anonymous_resources) == len(declared.keys() - stack.resources.keys())
+    assert all(t not in MOTO_UNIMPLEMENTED for t in (r["ResourceType"] for r in stack.resources.values()))
+
+
+def test_outputs_name_every_resource_an_operator_needs(stack):
+    assert {
+        "QueueUrl",
+        "DeadLetterQueueUrl",
+        "JobsTableName",
+        "ResultsBucketName",
+        "NotifyTopicArn",
+        "ClusterName",
+        "ServiceName",
+        "LogGroupName",
+        "TaskDefinitionArn",
+    } <= stack.outputs.keys()
+
+
+def test_job_queue_has_the_dead_letter_queue_long_polling_and_the_visibility_timeout(stack):
+    sqs = stack.client("sqs")
+    attributes = sqs.get_queue_attributes(QueueUrl=stack.outputs["QueueUrl"], AttributeNames=["All"])["Attributes"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=stack.outputs["DeadLetterQueueUrl"], AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+
+    assert json.loads(attributes["RedrivePolicy"]) == {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3}
+    assert attributes["VisibilityTimeout"] == "300"
+    assert attributes["ReceiveMessageWaitTimeSeconds"] == "20"
+    # The replayed TLS-only queue policy landed on the queue.
+    policy = json.loads(attributes["Policy"])
+    assert policy["Statement"][0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_jobs_table_is_keyed_by_job_id_on_demand(stack):
+    table = stack.client("dynamodb").describe_table(TableName=stack.outputs["JobsTableName"])["Table"]
+
+    assert table["KeySchema"] == [{"AttributeName": "job_id", "KeyType": "HASH"}]
+    assert table["AttributeDefinitions"] == [{"AttributeName": "job_id", "AttributeType": "S"}]
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+
+
+def test_results_bucket_topic_and_log_group_exist(stack):
+    s3 = stack.client("s3")
+    bucket = stack.outputs["ResultsBucketName"]
+    s3.head_bucket(Bucket=bucket)
+    assert stack.http_write_denied, "the TLS-only bucket policy let a plain-HTTP PutObject through"
+    stack.client("sns").get_topic_attributes(TopicArn=stack.outputs["NotifyTopicArn"])
+
+    groups = stack.client("logs").describe_log_groups(logGroupNamePrefix=stack.outputs["LogGroupName"])["logGroups"]
+    assert [(g["logGroupName"], g.get("retentionInDays")) for g in groups] == [
+        (f"/videoscan/{stack.name}/worker", 30)
+    ]
+
+
+def test_cluster_service_and_task_definition_exist_and_agree(stack):
+    ecs = stack.client("ecs")
+    cluster = stack.outputs["ClusterName"]
+    service_name = stack.outputs["ServiceName"]
+
+    assert ecs.describe_clusters(clusters=[cluster])["clusters"][0]["status"] == "ACTIVE"
+    service = ecs.describe_services(cluster=cluster, services=[service_name])["services"][0]
+    assert (service["serviceName"], service["desiredCount"]) == (f"{stack.name}-worker", 0)
+    task_definition = ecs.describe_task_definition(taskDefinition=stack.outputs["TaskDefinitionArn"])["taskDefinition"]
+    assert task_definition["family"] == f"{stack.name}-worker"
+    [container] = task_definition["containerDefinitions"]
+    assert container["image"] == IMAGE_URI
+    assert container["resourceRequirements"] == [{"type": "GPU", "value": "1"}]
+    assert container["logConfiguration"]["options"]["awslogs-group"] == stack.outputs["LogGroupName"]
+    environment = {e["name"]: e["value"] for e in container["environment"]}
+    assert environment["VIDEOSCAN_SERVICE_NAME"] == service_name
+    for output, variable in OUTPUT_ENV.items():
+        assert environment[variable] == stack.outputs[output], variable
+
+
+def test_capacity_provider_is_the_clusters_default_with_managed_scaling(stack):
+    ecs = stack.client("ecs")
+    cluster = ecs.describe_clusters(clusters=[stack.outputs["ClusterName"]])["clusters"][0]
+    provider = stack.physical_id("CapacityProvider")
+
+    assert cluster["capacityProviders"] == [provider]
+    assert cluster["defaultCapacityProviderStrategy"] == [{"capacityProvider": provider, "weight": 1, "base": 0}]
+    [described] = ecs.describe_capacity_providers(capacityProviders=[provider])["capacityProviders"]
+    asg = described["autoScalingGroupProvider"]
+    assert asg["managedScaling"]["status"] == "ENABLED"
+    assert asg["managedTerminationProtection"] == "ENABLED"
+    groups = stack.client("autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=[stack.physical_id("AutoScalingGroup")]
+    )["AutoScalingGroups"]
+    assert [(g["MinSize"], g["NewInstancesProtectedFromScaleIn"]) for g in groups] == [(0, True)]
+
+
+def test_service_scales_on_backlog_per_task_and_from_and_to_zero(stack):
+    aas = stack.client("application-autoscaling")
+    resource_id = f"service/{stack.outputs['ClusterName']}/{stack.outputs['ServiceName']}"
+
+    [target] = aas.describe_scalable_targets(ServiceNamespace="ecs", ResourceIds=[resource_id])["ScalableTargets"]
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (0, 4)
+    policies = {
+        p["PolicyName"].removeprefix(f"{stack.name}-"): p
+        for p in aas.describe_scaling_policies(ServiceNamespace="ecs", ResourceId=resource_id)["ScalingPolicies"]
+    }
+    assert policies.keys() == {"backlog-per-task", "start-from-zero", "scale-to-zero"}
+
+    tracking = policies["backlog-per-task"]["TargetTrackingScalingPolicyConfiguration"]
+    metrics = {m["Id"]: m for m in tracking["CustomizedMetricSpecification"]["Metrics"]}
+    assert metrics["backlog_per_task"]["Expression"] == "visible / running"
+    assert metrics["visible"]["MetricStat"]["Metric"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert metrics["running"]["MetricStat"]["Metric"]["Namespace"] == "ECS/ContainerInsights"
+
+    alarms = {
+        a["AlarmName"].removeprefix(f"{stack.name}-"): a
+        for a in stack.client("cloudwatch").describe_alarms(AlarmNamePrefix=stack.name)["MetricAlarms"]
+    }
+    assert alarms["JobsWaitingWithNoTaskAlarm"]["AlarmActions"] == [policies["start-from-zero"]["PolicyARN"]]
+    assert alarms["QueueIdleAlarm"]["AlarmActions"] == [policies["scale-to-zero"]["PolicyARN"]]
+    assert alarms["DeadLetterQueueNotEmptyAlarm"]["Dimensions"] == [
+        {"Name": "QueueName", "Value": stack.outputs["DeadLetterQueueUrl"].rsplit("/", 1)[1]}
+    ]
+    steps = {
+        name: policies[name]["StepScalingPolicyConfiguration"] for name in ("start-from-zero", "scale-to-zero")
+    }
+    assert [(s["AdjustmentType"], s["StepAdjustments"][0]["ScalingAdjustment"]) for s in steps.values()] == [
+        ("ExactCapacity", 1),
+        ("ExactCapacity", 0),
+    ]
+
+
+def test_deployed_task_role_policy_names_only_this_stacks_resources(stack):
+    iam = stack.client("iam")
+    role_name = stack.physical_id("TaskRole")
+    documents = [
+        iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"]
+        for name in iam.list_role_policies(RoleName=role_name)["PolicyNames"]
+    ]
+    assert len(documents) == 1
+    by_sid = {s["Sid"]: as_list(s["Resource"]) for s in documents[0]["Statement"]}
+    input_bucket = stack.parameters["InputBuckets"]
+
+    assert by_sid["ReadInputVideos"] == [f"arn:aws:s3:::{input_bucket}/*"]
+    assert by_sid["ListInputBuckets"] == [f"arn:aws:s3:::{input_bucket}"]
+    assert by_sid["WriteResults"] == [f"arn:aws:s3:::{stack.outputs['ResultsBucketName']}/*"]
+    assert by_sid["PublishCompletionEvents"] == [stack.outputs["NotifyTopicArn"]]
+    assert by_sid["ConsumeJobQueue"][0].endswith(":" + stack.outputs["QueueUrl"].rsplit("/", 1)[1])
+    assert by_sid["JobRecords"][0].endswith(":table/" + stack.outputs["JobsTableName"])
+    assert by_sid["ScaleInProtectionOfOwnTask"][0].endswith(f":task/{stack.outputs['ClusterName']}/*")
+
+
+def test_dashboard_shows_backlog_tasks_jobs_throughput_gpu_and_dead_letter_queue(stack):
+    body = stack.client("cloudwatch").get_dashboard(DashboardName=stack.outputs["DashboardName"])["DashboardBody"]
+    widgets = json.loads(body)["widgets"]  # the substituted body is valid JSON
+
+    shown = {
+        (m[0], m[1])
+        for w in widgets
+        for m in w["properties"]["metrics"]
+        if isinstance(m[0], str)
+    }
+    assert {
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+        ("ECS/ContainerInsights", "RunningTaskCount"),
+        ("videoscan", "JobsSucceeded"),
+        ("videoscan", "JobsFailed"),
+        ("videoscan", "JobDuration"),
+        ("videoscan", "QueueWait"),
+        ("videoscan", "FramesAnalyzed"),
+        ("videoscan", "FramesPerSecond"),
+        ("videoscan", "GpuUtilization"),
+        ("videoscan", "GpuMemoryUsed"),
+    } <= shown
+    dlq_name = stack.outputs["DeadLetterQueueUrl"].rsplit("/", 1)[1]
+    service_name = stack.outputs["ServiceName"]
+    assert dlq_name in body and service_name in body and "${" not in body
+    for widget in widgets:
+        for metric in widget["properties"]["metrics"]:
+            if metric[0] == "videoscan":  # the worker's EMF dimension
+                assert metric[2:4] == ["Service", service_name]
+
+
+# --------------------------------------------------------------- the worker from the outputs
+
+
+def write_clip(path: pathlib.Path, frames: int = 20, size: tuple[int, int] = (160, 120)) -> None:
+    """A short real MPEG-4 clip: a white rectangle moving across a dark background."""
+    import cv2
+    import numpy as np
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, size)
+    assert writer.isOpened()
+    for i in range(frames):
+        frame = np.full((size[1], size[0], 3), 30, dtype=np.uint8)
+        x = 5 + i * 5
+        cv2.rectangle(frame, (x, 40), (x + 30, 90), (255, 255, 255), thickness=-1)
+        writer.write(frame)
+    writer.release()
+    assert path.stat().st_size > 0
+
+
+def test_worker_runs_from_stack_outputs(stack, tmp_path):
+    # Given a real video in the stack's input bucket and a contract message sent by plain boto3
+    clip = tmp_path / "clip.mp4"
+    write_clip(clip)
+    input_bucket = stack.parameters["InputBuckets"]
+    s3 = stack.client("s3")
+    s3.upload_file(str(clip), input_bucket, "videos/clip.mp4")
+    stack.client("sqs").send_message(
+        QueueUrl=stack.outputs["QueueUrl"],
+        MessageBody=json.dumps({"video": f"s3://{input_bucket}/videos/clip.mp4", "detectors": ["stub"]}),
+    )
+
+    # When a worker configured only from the stack's outputs drains the queue
+    env = dict(os.environ)
+    env.update({variable: stack.outputs[output] for output, variable in OUTPUT_ENV.items()})
+    env.update({"VIDEOSCAN_LOG_FORMAT": "json", "VIDEOSCAN_REQUIRE_GPU": "0", "AWS_REGION": stack.region})
+    run = subprocess.run(
+        [sys.executable, "-m", "worker", "run", "--drain"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    # Then the one job succeeded and its result exists in the stack's results bucket
+    assert run.returncode == 0, f"stdout:\n{run.stdout}\nstderr:\n{run.stderr}"
+    items = stack.client("dynamodb").scan(TableName=stack.outputs["JobsTableName"])["Items"]
+    assert len(items) == 1, items
+    job = {k: TypeDeserializer().deserialize(v) for k, v in items[0].items()}
+    assert job["status"] == "SUCCEEDED", (job, run.stderr[-4000:])
+    bucket, key = job["result_uri"].removeprefix("s3://").split("/", 1)
+    assert bucket == stack.outputs["ResultsBucketName"]
+    assert key.endswith("detections.json")
+    assert s3.head_object(Bucket=bucket, Key=key)["ContentLength"] > 0
