@@ -10,11 +10,7 @@ from collections.abc import Iterator
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from worker.errors import ConfigError
-
-
-class ModelUnavailable(ConfigError, ValueError):
-    """A detector's model cannot be found or read (the text names its location)."""
+from worker.errors import ModelUnavailable
 
 
 @contextlib.contextmanager

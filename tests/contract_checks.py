@@ -11,7 +11,8 @@ def assert_contract_result(result: dict, sample_every: int = 1) -> None:
                 "worker_id", "started_at", "finished_at"):
         assert key in result, key
     video = result["video"]
-    assert set(video) == {"uri", "width", "height", "fps", "frame_count", "duration_ms", "codec"}
+    assert set(video) == {"uri", "width", "height", "fps", "frame_count", "frames_skipped", "duration_ms", "codec"}
+    assert video["frames_skipped"] >= 0
     assert video["width"] > 0 and video["height"] > 0 and video["fps"] > 0 and video["frame_count"] > 0
     labels = {d["label"] for d in result["detectors"]}
     for detector in result["detectors"]:

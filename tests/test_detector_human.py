@@ -198,7 +198,7 @@ def test_a_frozen_graph_object_on_s3_gives_the_same_persons(model_bucket, client
 
 def test_a_missing_local_model_fails_naming_its_path(tmp_path):
     from detectors.human import HumanDetector
-    from detectors.model_source import ModelUnavailable
+    from worker.errors import ModelUnavailable
 
     missing = tmp_path / "no-such-model"
 
@@ -209,7 +209,7 @@ def test_a_missing_local_model_fails_naming_its_path(tmp_path):
 @pytest.mark.parametrize("content", [b"", b"this is not a graph\n", os.urandom(4096)], ids=["empty", "text", "random"])
 def test_a_garbage_model_file_fails_naming_its_path(tmp_path, content):
     from detectors.human import HumanDetector
-    from detectors.model_source import ModelUnavailable
+    from worker.errors import ModelUnavailable
 
     path = tmp_path / "model.pb"
     path.write_bytes(content)
@@ -221,7 +221,7 @@ def test_a_garbage_model_file_fails_naming_its_path(tmp_path, content):
 
 def test_a_directory_without_a_model_fails_naming_its_path(tmp_path):
     from detectors.human import HumanDetector
-    from detectors.model_source import ModelUnavailable
+    from worker.errors import ModelUnavailable
 
     with pytest.raises(ModelUnavailable, match=re.escape(f"model {tmp_path} is neither")):
         HumanDetector(model=str(tmp_path))
@@ -230,7 +230,7 @@ def test_a_directory_without_a_model_fails_naming_its_path(tmp_path):
 @pytest.mark.parametrize("key", ["graphs/missing.pb", "models/missing/"])
 def test_a_missing_s3_model_fails_naming_its_location(model_bucket, key):
     from detectors.human import HumanDetector
-    from detectors.model_source import ModelUnavailable
+    from worker.errors import ModelUnavailable
 
     location = f"s3://{model_bucket}/{key}"
 

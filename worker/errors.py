@@ -81,3 +81,7 @@ class JobCancelled(VideoscanError):
 
 class ConfigError(VideoscanError):
     """The worker's configuration is missing or invalid (exit status 2)."""
+
+
+class ModelUnavailable(ConfigError, ValueError):
+    """A detector's model cannot be found or read (the text names its location)."""

@@ -70,6 +70,10 @@ def check_gpu(include_tensorflow: bool = True) -> GpuReport:
         try:
             import tensorflow as tf
 
+            from detectors import tf_runtime
+
+            tf_runtime.configure()  # memory growth must be set before TensorFlow touches a GPU
+
             report.tensorflow_built_with_cuda = tf.test.is_built_with_cuda()
             report.tensorflow_gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
         except Exception as error:

@@ -50,6 +50,11 @@ class Heartbeat:
         if self._lost is not None:
             raise self._lost
 
+    def confirm(self) -> None:
+        """Renews the lease now, raising LeaseLost if another worker holds the job (before a result is published)."""
+        self.check()
+        self._jobs.progress(self._lease, *self._progress, lease_s=self._visibility_timeout)
+
     def __enter__(self) -> "Heartbeat":
         self._thread.start()
         return self

@@ -6,12 +6,28 @@ import contextvars
 import datetime
 import json
 import logging
+import re
 import sys
 
 current_job_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("current_job_id", default=None)
 
 # Attributes every LogRecord has; anything else was passed with `extra=` and is logged as a field.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "job_id"}
+
+
+# Credentials and signed-URL parts never reach the log, whoever passed them to it.
+_SECRETS = [
+    (re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"), "[access-key-id]"),
+    (re.compile(r"(?i)(X-Amz-(?:Signature|Credential|Security-Token)|Signature|AWSAccessKeyId|"
+                r"aws_secret_access_key|aws_session_token|SecretAccessKey|SessionToken)"
+                r"(\\?[\"']?\s*[=:]\s*\\?[\"']?)[^\s&\"',}\\]+"), r"\1\2[redacted]"),
+]
+
+
+def redact(text: str) -> str:
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 class _JobIdFilter(logging.Filter):
@@ -34,7 +50,7 @@ class JsonFormatter(logging.Formatter):
         entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return redact(json.dumps(entry, default=str))
 
 
 class TextFormatter(logging.Formatter):
@@ -46,7 +62,7 @@ class TextFormatter(logging.Formatter):
         extras = {k: v for k, v in vars(record).items() if k not in _STANDARD}
         if getattr(record, "job_id", None):
             extras = {"job_id": record.job_id, **extras}
-        return line + "".join(f" {k}={v}" for k, v in extras.items())
+        return redact(line + "".join(f" {k}={v}" for k, v in extras.items()))
 
 
 def configure_logging(log_format: str = "json", level: str = "INFO", stream=None) -> None:

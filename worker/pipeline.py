@@ -10,11 +10,13 @@ import dataclasses
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from detectors import Detection, Detector
+from worker.errors import VideoUnreadable
 from worker.results import ResultWriter
 from worker.video import Frame, VideoReader
 
@@ -23,6 +25,11 @@ log = logging.getLogger(__name__)
 # Batches waiting between the decode thread and inference: enough to hide decode
 # jitter, few enough that memory stays small.
 QUEUE_DEPTH = 3
+# A decoder that yields no batch for this long is stuck on a hostile file: the job fails
+# and the thread is abandoned (a C call cannot be interrupted), so the worker goes on.
+DECODE_STALL_S = 120.0
+# How long leaving the pipeline waits for the decode thread to finish its current batch.
+DECODER_EXIT_S = 10.0
 ProgressCallback = Callable[[int, int], None]
 
 
@@ -40,6 +47,7 @@ class VideoFacts:
     height: int
     fps: float
     frame_count: int
+    frames_skipped: int
     duration_ms: float
     codec: str
 
@@ -54,6 +62,7 @@ def analyze(
     sample_every: int = 1,
     on_progress: ProgressCallback | None = None,
     check_continue: Callable[[], None] | None = None,
+    stall_timeout_s: float = DECODE_STALL_S,
 ) -> VideoFacts:
     """Runs every detector over the sampled frames and adds each frame to `writer`.
 
@@ -62,7 +71,7 @@ def analyze(
     """
     batch_size = max(d.batch_size for d in detectors)
     estimate = max(1, -(-reader.info.frame_count // sample_every))
-    with _Decoder(reader, detectors, batch_size, sample_every) as decoder:
+    with _Decoder(reader, detectors, batch_size, sample_every, stall_timeout_s) as decoder:
         for batch in decoder:
             if check_continue:
                 check_continue()
@@ -80,6 +89,7 @@ def analyze(
         height=reader.info.height,
         fps=reader.measured_fps,
         frame_count=reader.frames_decoded,
+        frames_skipped=reader.frames_skipped,
         duration_ms=reader.duration_ms,
         codec=reader.info.codec,
     )
@@ -105,8 +115,10 @@ class _Decoder:
 
     _END = object()
 
-    def __init__(self, reader: VideoReader, detectors: Sequence[Detector], batch_size: int, sample_every: int):
+    def __init__(self, reader: VideoReader, detectors: Sequence[Detector], batch_size: int, sample_every: int,
+                 stall_timeout_s: float):
         self._reader = reader
+        self._stall_timeout_s = stall_timeout_s
         self._detectors = list(detectors)
         self._batch_size = batch_size
         self._sample_every = sample_every
@@ -121,13 +133,20 @@ class _Decoder:
 
     def __exit__(self, *exc) -> None:
         self._stopped.set()
-        while self._thread.is_alive():
-            self._drain()
+        deadline = time.monotonic() + DECODER_EXIT_S
+        while self._thread.is_alive() and time.monotonic() < deadline:
+            self._drain()  # unblocks a thread waiting to put
             self._thread.join(timeout=0.1)
+        if self._thread.is_alive():
+            log.error("abandoning a decode thread that does not stop")
+            self._reader.abandon()
 
     def __iter__(self):
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=self._stall_timeout_s)
+            except queue.Empty:
+                raise VideoUnreadable(f"decoding stalled for {self._stall_timeout_s:.0f} s") from None
             if item is self._END:
                 return
             if isinstance(item, BaseException):

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import statistics
+from collections import deque
 from collections.abc import Iterator
 
 import cv2
 import numpy as np
 
 from worker.errors import VideoTooLarge, VideoTooLong, VideoUnreadable
+
+# FFmpeg reports every damaged packet on stderr, which would break the JSON log stream;
+# damage is counted and reported in the result instead (read at each capture's open).
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+# Consecutive failed grabs after which the stream is taken to be over; damaged packets in
+# the middle of a file fail a grab or a few (a dozen seen on a real H.264 file), then it resumes.
+MAX_GRAB_FAILURES = 64
 
 _CODECS = {
     "avc1": "h264", "h264": "h264", "x264": "h264", "avc3": "h264",
@@ -44,8 +54,8 @@ class VideoReader:
     """Opens a video, checks it against the limits, and streams its frames.
 
     Every frame is grabbed (so indexes and timestamps are exact), but only sampled
-    frames are decoded into images. After iteration, `frames_decoded`, `duration_ms`
-    and `measured_fps` describe what was really in the file: containers lie.
+    frames are decoded into images. After iteration, `frames_decoded`, `frames_skipped`,
+    `duration_ms` and `measured_fps` describe what was really in the file: containers lie.
     """
 
     def __init__(self, path: str, max_frame_pixels: int | None = None, max_duration_s: float | None = None):
@@ -82,13 +92,21 @@ class VideoReader:
     def measured_fps(self) -> float:
         """Frames per second from the decoded timestamps; the container's claim if there are none."""
         if self.frames_decoded > 1 and self.duration_ms > 0:
-            return round(self.frames_decoded * 1000.0 / self.duration_ms, 3)
+            return round((self.frames_decoded + self._timestamps.skipped) * 1000.0 / self.duration_ms, 3)
         return self.info.fps
+
+    @property
+    def frames_skipped(self) -> int:
+        """Frames lost to damage: gaps in the presentation times, and what the container's
+        duration promises after the last frame that decoded (an estimate)."""
+        interval = self._timestamps.typical_interval
+        tail = self.info.duration_s * 1000 - self.duration_ms if self.frames_decoded else 0.0
+        return self._timestamps.skipped + (round(tail / interval) if tail > 2 * interval else 0)
 
     def frames(self, sample_every: int = 1) -> Iterator[Frame]:
         """Yields frames 0, N, 2N, ...; raises VideoUnreadable if no frame decodes at all."""
         index = 0
-        while self._capture.grab():
+        while self._grab():
             timestamp_ms = self._timestamps.next(self._capture.get(cv2.CAP_PROP_POS_MSEC))
             self.frames_decoded = index + 1
             self.duration_ms = self._timestamps.end_ms
@@ -103,8 +121,20 @@ class VideoReader:
         if self.frames_decoded == 0:
             raise VideoUnreadable("no frame could be decoded")
 
+    def _grab(self) -> bool:
+        """Grabs the next frame, stepping over damaged packets; False at the end of the stream."""
+        for _ in range(MAX_GRAB_FAILURES):
+            if self._capture.grab():
+                return True
+        return False
+
+    def abandon(self) -> None:
+        """Leaves the capture to a decode call that never returned: releasing it under that call would crash."""
+        self._capture = None
+
     def close(self) -> None:
-        self._capture.release()
+        if self._capture is not None:
+            self._capture.release()
 
     def __enter__(self) -> "VideoReader":
         return self
@@ -117,26 +147,35 @@ class _Timestamps:
     """Turns the decoder's presentation times into increasing milliseconds from the first frame.
 
     Some containers report nothing or jump backwards (vtest.avi's last frame reads 0);
-    such frames get the previous time plus the last good interval.
+    such frames get the previous time plus the typical interval. A jump of more than
+    1.5 typical intervals means frames were lost to damage; they are counted.
     """
 
     def __init__(self, fps: float):
         self._base: float | None = None
         self._last = 0.0
-        self._interval = 1000.0 / fps if fps > 0 else 40.0
+        self._recent = deque([1000.0 / fps if fps > 0 else 40.0], maxlen=15)
+        self.skipped = 0
+
+    @property
+    def typical_interval(self) -> float:
+        return statistics.median(self._recent)
 
     @property
     def end_ms(self) -> float:
-        return round(self._last + self._interval, 3)
+        return round(self._last + self.typical_interval, 3)
 
     def next(self, raw_ms: float) -> float:
         if self._base is None:
             self._base = raw_ms
             return 0.0
         elapsed = raw_ms - self._base
-        if elapsed > self._last:
-            self._interval = elapsed - self._last
+        step = elapsed - self._last
+        if step <= 0:
+            elapsed = self._last + self.typical_interval
+        elif step > 1.5 * self.typical_interval and len(self._recent) > 2:
+            self.skipped += round(step / self.typical_interval) - 1
         else:
-            elapsed = self._last + self._interval
+            self._recent.append(step)
         self._last = elapsed
         return round(elapsed, 3)

@@ -194,7 +194,8 @@ class Worker:
                 limits=Limits(self.settings.max_frame_pixels, self.settings.max_duration_s),
                 on_progress=heartbeat.update, check_continue=check_continue,
             )
-            check_continue()  # never publish a result for a job this worker no longer holds
+            check_continue()
+            heartbeat.confirm()  # never publish a result for a job this worker no longer holds
             self.storage.publish_result(result_path, result_uri)
         return result_uri, summary
 
