@@ -25,6 +25,7 @@ def assert_contract_result(result: dict, sample_every: int = 1) -> None:
     assert all(b > a for a, b in zip(timestamps, timestamps[1:])), "timestamps must increase"
     counts = dict.fromkeys(labels, 0)
     max_in_frame = dict.fromkeys(labels, 0)
+    track_ids = {label: set() for label in labels}
     for frame in frames:
         per_label = dict.fromkeys(labels, 0)
         for detection in frame["detections"]:
@@ -34,6 +35,9 @@ def assert_contract_result(result: dict, sample_every: int = 1) -> None:
             assert set(box) == {"left", "top", "width", "height"}
             assert all(0 <= box[k] <= 1 for k in box)
             assert box["left"] + box["width"] <= 1.0001 and box["top"] + box["height"] <= 1.0001
+            assert isinstance(detection["track_id"], int) and detection["track_id"] >= 1
+            assert detection["source"] in ("detector", "tracker")
+            track_ids[detection["label"]].add(detection["track_id"])
             if detection["label"] == "face":
                 assert set(detection["landmarks"]) == LANDMARKS
                 assert all(0 <= c <= 1 for point in detection["landmarks"].values() for c in point)
@@ -41,4 +45,6 @@ def assert_contract_result(result: dict, sample_every: int = 1) -> None:
         for label, count in per_label.items():
             counts[label] += count
             max_in_frame[label] = max(max_in_frame[label], count)
-    assert result["summary"] == {"frames_analyzed": len(frames), "counts": counts, "max_in_frame": max_in_frame}
+    tracks = {label: len(ids) for label, ids in track_ids.items()}
+    assert result["summary"] == {"frames_analyzed": len(frames), "counts": counts, "max_in_frame": max_in_frame,
+                                 "tracks": tracks}

@@ -10,8 +10,11 @@ import pytest
 
 from contract_checks import assert_contract_result
 from helpers import read_result, send, upload
+from worker.analysis import analyze_file
 from worker.cli import main
 from worker.jobs import JobStore
+from worker.results import detection_json
+from worker.video import VideoReader
 
 pytestmark = pytest.mark.slow
 
@@ -52,3 +55,41 @@ def test_the_demo_finds_people_and_faces_with_no_aws_account(tmp_path):
     assert result["video"]["frame_count"] == 48
     assert result["summary"]["max_in_frame"]["person"] >= 2  # the astronaut and the cameraman
     assert result["summary"]["counts"]["face"] >= 24  # the astronaut's face, in most frames
+
+
+def test_with_detect_every_1_the_result_is_the_detector_output_plus_track_fields(detector_pool, data_dir, tmp_path):
+    # given vtest.avi analysed through the whole pipeline, every 20th frame, detector on each
+    human = detector_pool.get(["human"])[0]
+    out = tmp_path / "result.json"
+    analyze_file(str(data_dir / "vtest.avi"), str(out), video_uri="vtest.avi", job_id="j", tag=None,
+                 detectors=[human], sample_every=20, detect_every=1, worker_id="w")
+    frames = json.loads(out.read_text())["frames"]
+
+    # then each frame's detections are the detector's own on that RGB frame, plus track_id and source
+    with VideoReader(str(data_dir / "vtest.avi")) as reader:
+        images = [frame.image for frame in reader.frames(sample_every=20)]
+    expected = [[detection_json(d) for d in found] for found in human.detect([human.prepare(i) for i in images])]
+    actual = [[{k: v for k, v in d.items() if k not in ("track_id", "source")} for d in f["detections"]]
+              for f in frames]
+    assert actual == [[{k: v for k, v in d.items() if k not in ("track_id", "source")} for d in e] for e in expected]
+    assert sum(len(f) for f in expected) >= 40
+    assert {d["source"] for f in frames for d in f["detections"]} == {"detector"}
+
+
+def test_faces_tracked_between_detector_frames(make_worker, clients, resources, data_dir):
+    # given the hamilton clip with the face detector on every 5th frame
+    video = upload(clients, resources.results_bucket, "in/hamilton.mp4", str(data_dir / "short_hamilton_clip.mp4"))
+    send(clients, resources, {"video": video, "detectors": ["face"], "detect_every": 5, "sample_every": 2,
+                              "job_id": "tracked-faces"})
+
+    make_worker().run(drain=True)
+
+    result = read_result(clients, JobStore(clients.dynamodb, resources.jobs_table).get("tracked-faces")["result_uri"])
+    assert_contract_result(result, sample_every=2)
+    frames = result["frames"]
+    carried = [d for i, f in enumerate(frames) if i % 5 for d in f["detections"]]
+    detected = [d for i, f in enumerate(frames) if i % 5 == 0 for d in f["detections"]]
+    assert detected and all(d["source"] == "detector" for d in detected)
+    assert carried and all(d["source"] == "tracker" for d in carried)
+    # the singer and the pianist keep their ids: far fewer tracks than face detections
+    assert result["summary"]["tracks"]["face"] <= len(detected) // 3

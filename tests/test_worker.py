@@ -88,3 +88,38 @@ def test_an_unexpected_error_is_recorded_and_left_for_redelivery(clients, resour
     assert buggy["last_error"] == "RuntimeError: kaboom"
     assert jobs.get("fine")["status"] == "SUCCEEDED"
     assert queue_depth(clients, resources.queue_url) == 1  # in flight until its visibility timeout
+
+
+class CountingDetector(StubDetector):
+    """The stub, counting the frames it is asked to prepare and to detect in."""
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.prepared = self.detected = 0
+
+    def prepare(self, frame_bgr):
+        self.prepared += 1
+        return super().prepare(frame_bgr)
+
+    def detect(self, frames):
+        self.detected += len(frames)
+        return super().detect(frames)
+
+
+def test_detect_every_runs_the_detector_on_every_nth_frame_and_tracks_between(clients, resources, settings, small_video):
+    # given a job that asks for detection on every 4th of the 24 frames
+    video = upload(clients, resources.results_bucket, "in/small.mp4", small_video)
+    send(clients, resources, {"video": video, "detectors": ["stub"], "detect_every": 4, "job_id": "interval"})
+    counting = CountingDetector()
+
+    Worker(settings, clients, pool=DetectorPool(build=lambda name, **options: counting)).run(drain=True)
+
+    # then the detector saw 6 frames; the tracker carried the box, under one id, onto the 18 others
+    result = read_result(clients, JobStore(clients.dynamodb, resources.jobs_table).get("interval")["result_uri"])
+    assert (counting.prepared, counting.detected) == (6, 6)
+    assert result["detect_every"] == 4
+    sources = [f["detections"][0]["source"] for f in result["frames"]]
+    assert sources == ["detector" if i % 4 == 0 else "tracker" for i in range(24)]
+    assert {d["track_id"] for f in result["frames"] for d in f["detections"]} == {1}
+    assert result["summary"]["tracks"] == {"object": 1}
+    assert result["summary"]["counts"] == {"object": 24}

@@ -28,6 +28,7 @@ def analyze_file(
     tag: str | None,
     detectors: Sequence[Detector],
     sample_every: int,
+    detect_every: int,
     worker_id: str,
     limits: Limits = Limits(),
     on_progress: ProgressCallback | None = None,
@@ -40,13 +41,14 @@ def analyze_file(
     started_at = utc_now_iso(time.time())
     with VideoReader(video_path, limits.max_frame_pixels, limits.max_duration_s) as reader, \
             ResultWriter(d.label for d in detectors) as writer:
-        facts = analyze(reader, detectors, writer, sample_every, on_progress, check_continue)
+        facts = analyze(reader, detectors, writer, sample_every, detect_every, on_progress, check_continue)
         header = {
             "job_id": job_id,
             "tag": tag,
             "video": facts.to_json(video_uri),
             "detectors": [d.describe() for d in detectors],
             "sample_every": sample_every,
+            "detect_every": detect_every,
         }
         footer = {"worker_id": worker_id, "started_at": started_at, "finished_at": utc_now_iso(time.time())}
         writer.write(out_path, header, footer)

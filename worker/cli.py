@@ -142,8 +142,8 @@ def cmd_analyze(args, settings: Settings) -> int:
         summary = analyze_file(
             args.video, out_path,
             video_uri=os.path.abspath(args.video), job_id=f"local-{uuid.uuid4().hex[:12]}", tag=None,
-            detectors=detectors, sample_every=options["sample_every"], worker_id=default_worker_id(),
-            limits=Limits(settings.max_frame_pixels, settings.max_duration_s), on_progress=bar.update,
+            detectors=detectors, sample_every=options["sample_every"], detect_every=options["detect_every"],
+            worker_id=default_worker_id(), limits=Limits(settings.max_frame_pixels, settings.max_duration_s), on_progress=bar.update,
         )
         bar.close()
         with open(out_path, encoding="utf-8") as result:

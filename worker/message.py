@@ -105,13 +105,10 @@ def parse_options(message: dict[str, Any]) -> dict[str, Any]:
         raise InvalidMessage("detectors must not repeat a name")
     for name in detectors:
         check_detector_name(name)
-    detect_every = _integer(message, "detect_every", 1, minimum=1)
-    if detect_every != 1:
-        raise InvalidMessage("detect_every: only 1 is supported by this worker version")
     return {
         "detectors": tuple(detectors),
         "sample_every": _integer(message, "sample_every", 1, minimum=1),
-        "detect_every": detect_every,
+        "detect_every": _integer(message, "detect_every", 1, minimum=1),
         "min_confidence": _confidence(message),
     }
 

@@ -1,4 +1,4 @@
-"""The analysis pipeline: decode ahead in a thread, run the detectors in batches, stream results.
+"""The analysis pipeline: decode ahead in a thread, run the detectors in batches, track, stream results.
 
 The same pipeline serves `videoscan analyze` and the queue worker.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import logging
+import math
 import queue
 import threading
 import time
@@ -18,7 +19,8 @@ import numpy as np
 from detectors import Detection, Detector
 from worker.errors import VideoUnreadable
 from worker.results import ResultWriter
-from worker.video import Frame, VideoReader
+from worker.tracking import MultiTracker, tracking_view
+from worker.video import VideoReader
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +36,17 @@ ProgressCallback = Callable[[int, int], None]
 
 
 @dataclasses.dataclass(frozen=True)
+class AnalysedFrame:
+    index: int
+    timestamp_ms: float
+    gray: np.ndarray  # the tracker's view of the frame
+    detect: bool  # a detector frame (else the tracker carries boxes onto it)
+
+
+@dataclasses.dataclass(frozen=True)
 class Batch:
-    frames: list[tuple[int, float]]  # (index, timestamp_ms)
-    inputs: dict[str, list[np.ndarray]]  # detector name -> prepared frames
+    frames: list[AnalysedFrame]
+    inputs: dict[str, list[np.ndarray]]  # detector name -> its prepared detector frames, in order
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,30 +70,34 @@ def analyze(
     detectors: Sequence[Detector],
     writer: ResultWriter,
     sample_every: int = 1,
+    detect_every: int = 1,
     on_progress: ProgressCallback | None = None,
     check_continue: Callable[[], None] | None = None,
     stall_timeout_s: float = DECODE_STALL_S,
 ) -> VideoFacts:
-    """Runs every detector over the sampled frames and adds each frame to `writer`.
+    """Runs the detectors on every `detect_every`-th sampled frame, tracks objects across all
+    sampled frames, and adds each frame to `writer` with its tracked detections.
 
     `on_progress(frames_done, frames_total_estimate)` is called after each batch;
     `check_continue()` is called before each batch and stops the run by raising.
     """
     batch_size = max(d.batch_size for d in detectors)
     estimate = max(1, -(-reader.info.frame_count // sample_every))
-    with _Decoder(reader, detectors, batch_size, sample_every, stall_timeout_s) as decoder:
+    # Tracks survive about 15 analysed frames without a detection, whatever the interval,
+    # so the count of distinct objects does not depend on it.
+    tracker = MultiTracker(max_missed=max(3, math.ceil(15 / detect_every)))
+    with _Decoder(reader, detectors, batch_size, sample_every, detect_every, stall_timeout_s) as decoder:
         for batch in decoder:
             if check_continue:
                 check_continue()
-            per_frame: list[list[Detection]] = [[] for _ in batch.frames]
-            for detector in detectors:
-                for i, found in enumerate(_detect_in_chunks(detector, batch.inputs[detector.name])):
-                    per_frame[i].extend(found)
-            for (index, timestamp_ms), found in zip(batch.frames, per_frame):
-                writer.add_frame(index, timestamp_ms, found)
+            found = iter(_detect(detectors, batch))
+            for frame in batch.frames:
+                tracked = tracker.observe(frame.gray, next(found)) if frame.detect else tracker.carry(frame.gray)
+                writer.add_frame(frame.index, frame.timestamp_ms, tracked)
             if on_progress:
                 done = writer.frames_analyzed
                 on_progress(done, max(estimate, done))
+    writer.set_tracks(tracker.track_counts())
     facts = VideoFacts(
         width=reader.info.width,
         height=reader.info.height,
@@ -96,6 +110,15 @@ def analyze(
     if on_progress:
         on_progress(writer.frames_analyzed, writer.frames_analyzed)
     return facts
+
+
+def _detect(detectors: Sequence[Detector], batch: Batch) -> list[list[Detection]]:
+    """Every detector's detections on each detector frame of the batch, merged per frame."""
+    per_frame: list[list[Detection]] = [[] for frame in batch.frames if frame.detect]
+    for detector in detectors:
+        for i, found in enumerate(_detect_in_chunks(detector, batch.inputs[detector.name])):
+            per_frame[i].extend(found)
+    return per_frame
 
 
 def _detect_in_chunks(detector: Detector, inputs: list[np.ndarray]) -> list[list[Detection]]:
@@ -116,12 +139,13 @@ class _Decoder:
     _END = object()
 
     def __init__(self, reader: VideoReader, detectors: Sequence[Detector], batch_size: int, sample_every: int,
-                 stall_timeout_s: float):
+                 detect_every: int, stall_timeout_s: float):
         self._reader = reader
         self._stall_timeout_s = stall_timeout_s
         self._detectors = list(detectors)
         self._batch_size = batch_size
         self._sample_every = sample_every
+        self._detect_every = detect_every
         self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
         self._stopped = threading.Event()
         context = contextvars.copy_context()  # keeps the job id on the thread's log lines
@@ -154,26 +178,26 @@ class _Decoder:
             yield item
 
     def _run(self) -> None:
+        """Batches hold `batch_size` detector frames and the carried frames between them."""
         try:
-            frames: list[Frame] = []
-            for frame in self._reader.frames(self._sample_every):
-                frames.append(frame)
-                if len(frames) == self._batch_size:
-                    self._put(self._prepare(frames))
-                    frames = []
+            frames: list[AnalysedFrame] = []
+            inputs: dict[str, list[np.ndarray]] = {d.name: [] for d in self._detectors}
+            for position, frame in enumerate(self._reader.frames(self._sample_every)):
+                detect = position % self._detect_every == 0
+                if detect and len(inputs[self._detectors[0].name]) == self._batch_size:
+                    self._put(Batch(frames, inputs))
+                    frames, inputs = [], {d.name: [] for d in self._detectors}
+                frames.append(AnalysedFrame(frame.index, frame.timestamp_ms, tracking_view(frame.image), detect))
+                if detect:  # carried frames are never prepared for the detectors: that is the saving
+                    for detector in self._detectors:
+                        inputs[detector.name].append(detector.prepare(frame.image))
             if frames:
-                self._put(self._prepare(frames))
+                self._put(Batch(frames, inputs))
             self._put(self._END)
         except _Stopped:
             pass
         except BaseException as error:  # handed to the consumer, which decides
             self._put_final(error)
-
-    def _prepare(self, frames: list[Frame]) -> Batch:
-        return Batch(
-            frames=[(f.index, f.timestamp_ms) for f in frames],
-            inputs={d.name: [d.prepare(f.image) for f in frames] for d in self._detectors},
-        )
 
     def _put(self, item) -> None:
         while not self._stopped.is_set():

@@ -24,6 +24,8 @@ def detection_json(detection: Detection) -> dict[str, Any]:
     }
     if detection.landmarks is not None:
         entry["landmarks"] = {name: [round(x, _DIGITS), round(y, _DIGITS)] for name, (x, y) in detection.landmarks.items()}
+    entry["track_id"] = detection.track_id
+    entry["source"] = detection.source
     return entry
 
 
@@ -41,6 +43,7 @@ class ResultWriter:
         self.frames_analyzed = 0
         self.counts = dict.fromkeys(self._labels, 0)
         self.max_in_frame = dict.fromkeys(self._labels, 0)
+        self.tracks = dict.fromkeys(self._labels, 0)
 
     def add_frame(self, index: int, timestamp_ms: float, detections: Sequence[Detection]) -> None:
         frame = {"index": index, "timestamp_ms": timestamp_ms, "detections": [detection_json(d) for d in detections]}
@@ -54,8 +57,13 @@ class ResultWriter:
             self.counts[label] = self.counts.get(label, 0) + count
             self.max_in_frame[label] = max(self.max_in_frame.get(label, 0), count)
 
+    def set_tracks(self, tracks: dict[str, int]) -> None:
+        """Distinct objects followed per label (how many people appeared, not how many boxes)."""
+        self.tracks.update(tracks)
+
     def summary(self) -> dict[str, Any]:
-        return {"frames_analyzed": self.frames_analyzed, "counts": dict(self.counts), "max_in_frame": dict(self.max_in_frame)}
+        return {"frames_analyzed": self.frames_analyzed, "counts": dict(self.counts),
+                "max_in_frame": dict(self.max_in_frame), "tracks": dict(self.tracks)}
 
     def write(self, path: str, header: dict[str, Any], footer: dict[str, Any]) -> None:
         """Writes the whole document to `path`: header fields, frames, summary, footer fields."""

@@ -190,7 +190,7 @@ class Worker:
             summary = analyze_file(
                 video_path, result_path,
                 video_uri=request.video, job_id=request.job_id, tag=request.tag, detectors=detectors,
-                sample_every=request.sample_every, worker_id=self.worker_id,
+                sample_every=request.sample_every, detect_every=request.detect_every, worker_id=self.worker_id,
                 limits=Limits(self.settings.max_frame_pixels, self.settings.max_duration_s),
                 on_progress=heartbeat.update, check_continue=check_continue,
             )
