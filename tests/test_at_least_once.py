@@ -250,3 +250,32 @@ def test_scale_in_protection_is_on_only_while_a_job_runs(clients, resources, sma
         ("PUT", "/v1/task-protection/v1/state", {"ProtectionEnabled": False}),
     ]
     assert JobStore(clients.dynamodb, resources.jobs_table).get("protected")["status"] == "SUCCEEDED"
+
+
+def test_an_event_lost_after_the_job_ended_is_published_by_the_next_delivery(clients, fast_resources, small_video):
+    # given a worker whose completion event cannot be published (its topic is gone)
+    events = subscribe_queue(clients, fast_resources.topic_arn, fast_resources.jobs_table + "-events")
+    gone = clients.sns.create_topic(Name=f"{fast_resources.jobs_table}-gone")["TopicArn"]
+    clients.sns.delete_topic(TopicArn=gone)
+    video = upload(clients, fast_resources.results_bucket, "in/small.mp4", small_video)
+    send(clients, fast_resources, {"video": video, "detectors": ["stub"], "job_id": "unannounced", "tag": "t"})
+    jobs = JobStore(clients.dynamodb, fast_resources.jobs_table)
+
+    Worker(Settings.load(notify_topic_arn=gone), clients, pool=DetectorPool()).run(drain=True)
+
+    # then the job has ended, unannounced, and its message was kept for a redelivery
+    record = jobs.get("unannounced")
+    assert record["status"] == "SUCCEEDED" and "notified_at" not in record
+    assert queue_depth(clients, fast_resources.queue_url) == 1
+
+    # when the message comes back to a worker that can publish
+    healthy = Worker(Settings.load(), clients, pool=DetectorPool())
+    drain_until(healthy, lambda: queue_depth(clients, fast_resources.queue_url) == 0, timeout_s=30)
+
+    # then the job was not run again, and its one event went out
+    record = jobs.get("unannounced")
+    assert record["attempts"] == 1 and "notified_at" in record
+    assert result_versions(clients, fast_resources, "unannounced") == 1
+    assert receive_events(clients, events) == [{
+        "job_id": "unannounced", "status": "SUCCEEDED", "tag": "t", "video": video,
+        "result_uri": record["result_uri"], "error": None}]

@@ -76,6 +76,8 @@ def test_gpu_worker_essentials():
     assert environment["VIDEOSCAN_REQUIRE_GPU"] == "1"
     assert environment["VIDEOSCAN_LOG_FORMAT"] == "json"
     assert environment["VIDEOSCAN_VISIBILITY_TIMEOUT"] == "300"
+    # the job in hand is released before ECS's SIGKILL, with time to spare for the release itself
+    assert float(environment["VIDEOSCAN_STOP_GRACE_S"]) <= container["stopTimeout"] - 20
 
 
 # ------------------------------------------------------------------------------ in moto

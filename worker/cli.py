@@ -15,6 +15,7 @@ import uuid
 from detectors import detector_names
 from worker.config import Settings
 from worker.errors import ConfigError, JobFailure, VideoscanError
+from worker.logs import configure_logging
 
 log = logging.getLogger("videoscan")
 
@@ -30,8 +31,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = Settings.load(**_setting_flags(args))
-        from worker.logs import configure_logging
-
         configure_logging(settings.log_format, settings.log_level)
         return args.command(args, settings) or EXIT_OK
     except (UsageError, ConfigError) as error:
@@ -237,7 +236,10 @@ def _write_output(text: str, path: str | None) -> None:
 
 
 def _setting_flags(args) -> dict:
-    return {"log_format": getattr(args, "log_format", None)}
+    log_format = args.log_format
+    if log_format is None and args.name == "demo" and not os.environ.get("VIDEOSCAN_LOG_FORMAT"):
+        log_format = "text"  # the demo is read by a person at a terminal
+    return {"log_format": log_format}
 
 
 def _positive_int(text: str) -> int:

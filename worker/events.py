@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
-
-log = logging.getLogger(__name__)
 
 
 def completion_event(job_id: str, status: str, tag: str | None, video: str | None,
@@ -13,20 +10,24 @@ def completion_event(job_id: str, status: str, tag: str | None, video: str | Non
     return {"job_id": job_id, "status": status, "tag": tag, "video": video, "result_uri": result_uri, "error": error}
 
 
+def event_from_record(record: dict, video: str | None = None) -> dict:
+    """The completion event of an ended job, rebuilt from its record."""
+    return completion_event(record["job_id"], record["status"], record.get("tag"),
+                            record.get("request", {}).get("video", video), record.get("result_uri"),
+                            record.get("error"))
+
+
 class Notifier:
     def __init__(self, sns, topic_arn: str | None):
         self._sns = sns
-        self._topic_arn = topic_arn
+        self.topic_arn = topic_arn
 
     def publish(self, event: dict) -> None:
-        """Publishes the event; a failure is logged, since the job's end is already recorded."""
-        if not self._topic_arn:
+        """Publishes the event on the topic, if one is configured; raises if SNS refuses it."""
+        if not self.topic_arn:
             return
-        try:
-            self._sns.publish(
-                TopicArn=self._topic_arn,
-                Message=json.dumps(event),
-                MessageAttributes={"status": {"DataType": "String", "StringValue": event["status"]}},
-            )
-        except Exception:
-            log.error("could not publish the completion event", exc_info=True)
+        self._sns.publish(
+            TopicArn=self.topic_arn,
+            Message=json.dumps(event),
+            MessageAttributes={"status": {"DataType": "String", "StringValue": event["status"]}},
+        )

@@ -113,6 +113,12 @@ class JobStore:
             _raise_unless_condition_failed(error)
             return _written_by(error, attempt_id, FAILED)
 
+    def mark_notified(self, job_id: str) -> None:
+        """Records that the ended job's completion event was published (a redelivery then skips it)."""
+        now = self._clock()
+        self._update(job_id, "SET notified_at = :now", "#status IN (:succeeded, :failed)",
+                     {":now": utc_now_iso(now), ":succeeded": SUCCEEDED, ":failed": FAILED})
+
     # -- the life of a RUNNING job -------------------------------------------------------
 
     def claim(self, job_id: str, worker_id: str, lease_s: float) -> Lease:

@@ -15,7 +15,7 @@ from worker.config import Settings
 from worker.detector_pool import DetectorPool
 from worker.errors import (AccessDenied, InvalidMessage, JobCancelled, JobFailure, JobNotClaimable, LeaseLost,
                            NotAJob)
-from worker.events import Notifier, completion_event
+from worker.events import Notifier, completion_event, event_from_record
 from worker.gpu import GpuSampler
 from worker.heartbeat import Heartbeat
 from worker.jobqueue import JobQueue, Message
@@ -225,7 +225,7 @@ class Worker:
         if settle:
             self._finish(message, event)
         else:
-            self.notifier.publish(event)
+            self._notify(event)
         return FAILED
 
     def _reject(self, message: Message, job_id: str, failure: JobFailure, body: dict) -> str:
@@ -234,19 +234,19 @@ class Worker:
                                                "message_id": message.message_id})
         tag = body.get("tag") if isinstance(body.get("tag"), str) and len(body["tag"]) <= 256 else None
         attempt_id = f"{self.worker_id}/{message.receipt_handle[-16:]}"
+        video = body.get("video") if isinstance(body.get("video"), str) else None
         if self.jobs.fail_unclaimed(job_id, attempt_id, failure.code, str(failure), tag):
             self.metrics.job_ended(succeeded=False)
-            video = body.get("video") if isinstance(body.get("video"), str) else None
             self._finish(message, completion_event(job_id, FAILED, tag, video,
                                                    error={"code": failure.code, "message": str(failure)}))
         else:
-            self.queue.delete(message)
+            self._settle_ended(message, job_id, video)
         return FAILED
 
     def _settle_unclaimable(self, message: Message, taken: JobNotClaimable) -> str:
         if taken.finished:
             log.info("job already ended; settling the duplicate message", extra={"status": taken.status})
-            self.queue.delete(message)
+            self._settle_ended(message, taken.job_id)
             return "DUPLICATE"
         # A live worker holds it: hand the duplicate back until that lease would lapse, rather
         # than run the job twice at once. If the holder died, the next delivery takes it over.
@@ -268,6 +268,35 @@ class Worker:
         except LeaseLost:
             log.info("job was already taken over; nothing to release")
 
+    def _settle_ended(self, message: Message, job_id: str, video: str | None = None) -> None:
+        """Settles a message whose job has already ended, publishing its event if a worker died
+        between recording the end and publishing it."""
+        record = self.jobs.get(job_id)
+        if self.notifier.topic_arn and record and record["status"] in (SUCCEEDED, FAILED) \
+                and not record.get("notified_at"):
+            log.info("publishing the completion event a previous attempt did not")
+            self._finish(message, event_from_record(record, video))
+        else:
+            self.queue.delete(message)
+
     def _finish(self, message: Message, event: dict) -> None:
-        self.notifier.publish(event)
-        self.queue.delete(message)
+        """Publishes the job's completion event, then settles its message."""
+        if self._notify(event):
+            self.queue.delete(message)
+
+    def _notify(self, event: dict) -> bool:
+        """Publishes the event once per job (recorded in the job), at least once across crashes.
+
+        If SNS fails, the message is left: its redelivery finds the job ended but not
+        notified, and publishes then.
+        """
+        if not self.notifier.topic_arn:
+            return True
+        try:
+            self.notifier.publish(event)
+        except Exception:
+            log.error("could not publish the completion event; leaving the message so a redelivery retries it",
+                      exc_info=True)
+            return False
+        self.jobs.mark_notified(event["job_id"])
+        return True
