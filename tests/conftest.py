@@ -90,20 +90,13 @@ def data_dir() -> pathlib.Path:
     return path
 
 
-# --- Real detectors, built once per session (imported here, so only tests that use them load TensorFlow) ---
+@pytest.fixture(scope="session")
+def human_detector(detector_pool):
+    """The default human detector: the packaged SSDLite graph, confidence 0.5 (built once per run)."""
+    return detector_pool.get(["human"])[0]
 
 
 @pytest.fixture(scope="session")
-def human_detector():
-    """The default human detector: the packaged SSDLite graph, batch size 8, confidence 0.5."""
-    from detectors.human import HumanDetector
-
-    return HumanDetector()
-
-
-@pytest.fixture(scope="session")
-def face_detector():
-    """The default face detector: MTCNN, confidence 0.9."""
-    from detectors.face import FaceDetector
-
-    return FaceDetector()
+def face_detector(detector_pool):
+    """The default face detector: MTCNN, confidence 0.9 (built once per run)."""
+    return detector_pool.get(["face"])[0]

@@ -7,6 +7,9 @@ import os
 import subprocess
 import sys
 
+import cv2
+import numpy as np
+
 
 def videoscan(*args: str, env: dict | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
     """Runs the real command line in a new process (JSON logs unless `env` says otherwise)."""
@@ -55,3 +58,16 @@ def receive_events(clients, url: str) -> list[dict]:
         for message in messages:
             events.append(json.loads(message["Body"]))
             clients.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def read_frames(path, indices) -> list[np.ndarray]:
+    """The BGR frames at `indices` of a real video, decoded with OpenCV."""
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    for index in range(max(indices) + 1):
+        ok, frame = capture.read()
+        assert ok, f"{path} ended before frame {index}"
+        if index in indices:
+            frames.append(frame)
+    capture.release()
+    return frames

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from detectors.base import LANDMARK_NAMES
+from helpers import read_frames
 
 pytestmark = pytest.mark.slow
 
@@ -16,15 +17,8 @@ FRAME_FACES = {0: 2, 25: 1, 50: 0, 100: 1, 225: 4, 250: 4}
 
 @pytest.fixture(scope="module")
 def rgb_frames(data_dir) -> list[np.ndarray]:
-    capture = cv2.VideoCapture(str(data_dir / "short_hamilton_clip.mp4"))
-    frames = []
-    for index in range(max(FRAME_FACES) + 1):
-        ok, frame = capture.read()
-        assert ok, f"short_hamilton_clip.mp4 ended before frame {index}"
-        if index in FRAME_FACES:
-            frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-    capture.release()
-    return frames
+    bgr = read_frames(data_dir / "short_hamilton_clip.mp4", FRAME_FACES)
+    return [cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) for frame in bgr]
 
 
 @pytest.fixture(scope="module")

