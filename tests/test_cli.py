@@ -78,13 +78,15 @@ def test_results_of_an_unknown_or_failed_job_exit_1(clients, resources):
 @pytest.mark.slow
 def test_a_job_sent_with_the_plain_aws_cli_is_processed(clients, resources, data_dir, tmp_path):
     # given a real video copied and a contract message sent with the AWS CLI alone
-    aws = shutil.which("aws", path=os.path.dirname(sys.executable)) or shutil.which("aws")
-    assert aws, "the AWS CLI is a test dependency"
+    cli = shutil.which("aws", path=os.path.dirname(sys.executable)) or shutil.which("aws")
+    assert cli, "the AWS CLI is a test dependency"
+    # AWS CLI v1 ignores AWS_ENDPOINT_URL for SQS; a local stack is named on the command line.
+    aws = [cli, "--endpoint-url", os.environ["AWS_ENDPOINT_URL"]]
     video = f"s3://{resources.results_bucket}/uploads/vtest.avi"
-    copy = subprocess.run([aws, "s3", "cp", str(data_dir / "vtest.avi"), video], capture_output=True, text=True)
+    copy = subprocess.run([*aws, "s3", "cp", str(data_dir / "vtest.avi"), video], capture_output=True, text=True)
     assert copy.returncode == 0, copy.stderr
     body = json.dumps({"video": video, "detectors": ["human"], "sample_every": 10, "job_id": "from-aws-cli"})
-    sent = subprocess.run([aws, "sqs", "send-message", "--queue-url", resources.queue_url, "--message-body", body],
+    sent = subprocess.run([*aws, "sqs", "send-message", "--queue-url", resources.queue_url, "--message-body", body],
                           capture_output=True, text=True)
     assert sent.returncode == 0, sent.stderr
 

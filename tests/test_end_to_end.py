@@ -57,9 +57,9 @@ def test_the_demo_finds_people_and_faces_with_no_aws_account(tmp_path):
     assert result["summary"]["counts"]["face"] >= 24  # the astronaut's face, in most frames
 
 
-def test_with_detect_every_1_the_result_is_the_detector_output_plus_track_fields(detector_pool, data_dir, tmp_path):
+def test_with_detect_every_1_the_result_is_the_detector_output_plus_track_fields(human_detector, data_dir, tmp_path):
     # given vtest.avi analysed through the whole pipeline, every 20th frame, detector on each
-    human = detector_pool.get(["human"])[0]
+    human = human_detector
     out = tmp_path / "result.json"
     analyze_file(str(data_dir / "vtest.avi"), str(out), video_uri="vtest.avi", job_id="j", tag=None,
                  detectors=[human], sample_every=20, detect_every=1, worker_id="w")
