@@ -103,3 +103,19 @@ def test_a_job_sent_with_the_plain_aws_cli_is_processed(clients, resources, data
     assert result["summary"]["max_in_frame"]["person"] >= 3
     assert queue_depth(clients, resources.queue_url) == 0
     assert queue_depth(clients, resources.dead_letter_queue_url) == 0
+
+
+def test_status_watch_follows_a_job_until_it_ends(clients, resources, small_video, make_worker):
+    # given a submitted job and `status --watch` following it
+    video = upload(clients, resources.results_bucket, "in/small.mp4", small_video)
+    job_id = videoscan("submit", video, "--detectors", "stub").stdout.strip()
+    watch = subprocess.Popen([sys.executable, "-m", "worker", "status", job_id, "--watch", "--interval", "0.2"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    # when a worker runs it
+    make_worker().run(drain=True)
+
+    # then the watcher returns once the job has ended, with its final record
+    out, err = watch.communicate(timeout=60)
+    assert watch.returncode == 0, err
+    assert json.loads(out)["status"] == "SUCCEEDED"
