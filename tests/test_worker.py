@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from helpers import queue_depth, read_result, receive_events, send, subscribe_queue, upload
 from detectors.stub import StubDetector
+from helpers import queue_depth, read_result, receive_events, send, subscribe_queue, upload
+from worker.config import Settings
 from worker.detector_pool import DetectorPool
 from worker.jobs import JobStore
 from worker.worker import Worker
@@ -123,3 +124,17 @@ def test_detect_every_runs_the_detector_on_every_nth_frame_and_tracks_between(cl
     assert {d["track_id"] for f in result["frames"] for d in f["detections"]} == {1}
     assert result["summary"]["tracks"] == {"object": 1}
     assert result["summary"]["counts"] == {"object": 24}
+
+
+def test_an_aws_failure_while_handling_a_message_leaves_it_and_the_worker_goes_on(clients, resources, small_video):
+    # given a worker whose jobs table does not exist (DynamoDB answers every write with an error)
+    video = upload(clients, resources.results_bucket, "in/small.mp4", small_video)
+    for job_id in ("first", "second"):
+        send(clients, resources, {"video": video, "detectors": ["stub"], "job_id": job_id})
+    worker = Worker(Settings.load(jobs_table="videoscan-no-such-table"), clients, pool=DetectorPool())
+
+    # when it drains the queue, it handles both messages without dying
+    assert worker.run(drain=True) == 2
+
+    # and leaves both for redelivery
+    assert queue_depth(clients, resources.queue_url) == 2

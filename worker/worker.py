@@ -32,6 +32,8 @@ LONG_POLL_S = 20
 # With --drain, an empty receive this long means no message is visible (a long poll of
 # at least 1 s asks every SQS server, so it cannot miss a visible one).
 DRAIN_POLL_S = 2
+# Longest pause between receives while SQS keeps failing.
+MAX_BACKOFF_S = 30
 
 
 def default_worker_id() -> str:
@@ -55,6 +57,7 @@ class Worker:
         self.stopping = False
         self.busy = False
         self._abort = threading.Event()
+        self._stopped = threading.Event()
         self._max_receive_count: int | None = None
 
     # -- the loop ------------------------------------------------------------------------
@@ -62,13 +65,22 @@ class Worker:
     def run(self, drain: bool = False, max_jobs: int | None = None) -> int:
         """Processes messages until stopped, or (drain) until none is visible; returns how many."""
         self.running, self.stopping = True, False
+        self._stopped.clear()
         remove_stale_workdirs()
         self._max_receive_count = self.queue.max_receive_count()
         handled = 0
         log.info("worker started", extra={"worker_id": self.worker_id, "queue_url": self.queue.url,
                                           "max_receive_count": self._max_receive_count})
+        failures = 0
         while self.running:
-            message = self.queue.receive(DRAIN_POLL_S if drain else LONG_POLL_S, self.settings.visibility_timeout)
+            try:
+                message = self.queue.receive(DRAIN_POLL_S if drain else LONG_POLL_S, self.settings.visibility_timeout)
+                failures = 0
+            except Exception:  # SQS unreachable even after botocore's retries: back off, keep going
+                failures += 1
+                log.exception("could not receive from the queue", extra={"failures_in_a_row": failures})
+                self._stopped.wait(min(2 ** failures, MAX_BACKOFF_S))
+                continue
             if message is None:
                 if drain:
                     break
@@ -97,6 +109,7 @@ class Worker:
             log.info("stopping: no more messages will be received")
         self.running = False
         self.stopping = True
+        self._stopped.set()
 
     def abort(self) -> None:
         """Stops polling and releases the job in hand for another worker."""
@@ -106,10 +119,17 @@ class Worker:
     # -- one message ---------------------------------------------------------------------
 
     def handle(self, message: Message) -> str:
-        """Handles one message; returns the job's outcome (a status, or why nothing ran)."""
+        """Handles one message; returns the job's outcome (a status, or why nothing ran).
+
+        Never raises: whatever goes wrong is logged and the message left for SQS to redeliver.
+        """
         token = current_job_id.set(None)
         try:
             return self._handle(message)
+        except Exception:
+            log.exception("could not handle the message; leaving it for redelivery",
+                          extra={"message_id": message.message_id})
+            return "ERROR"
         finally:
             current_job_id.reset(token)
 
