@@ -1,0 +1,100 @@
+"""Flaky AWS: with a tenth of the requests to S3, SQS, DynamoDB and SNS failing, every job still ends once."""
+
+from __future__ import annotations
+
+import collections
+import json
+import time
+
+import pytest
+
+from fault_proxy import (DROPPED_AFTER, DROPPED_BEFORE, FAULT_KINDS, INTERNAL_ERROR, THROTTLED, UNAVAILABLE, FaultPlan,
+                         FaultProxy)
+from helpers import queue_depth, read_result, receive_events, send, subscribe_queue, upload
+from worker.aws import AwsClients
+from worker.config import Settings
+from worker.jobs import FINAL_STATES, JobStore
+from worker.worker import Worker
+
+JOBS = 8
+FAULT_RATE = 0.10
+VISIBILITY_S = 4
+DEADLINE_S = 45
+# Besides the random faults, each of these hits the first request that matches it, so that
+# every kind of fault, and the lost responses that matter most, happen in every run.
+SCHEDULED_FAULTS = (
+    ("sqs", "ReceiveMessage", DROPPED_AFTER),  # a message now hidden that no worker holds
+    ("dynamodb", "UpdateItem", DROPPED_AFTER),  # the claim landed; its retry must recognise it
+    ("s3", "PutObject", DROPPED_AFTER),  # the result is written twice
+    ("sns", "Publish", DROPPED_AFTER),  # the event is published twice
+    ("dynamodb", "PutItem", THROTTLED),
+    ("sqs", "DeleteMessage", THROTTLED),
+    ("s3", "GetObject", INTERNAL_ERROR),
+    ("s3", "HeadObject", UNAVAILABLE),
+    ("sqs", "GetQueueAttributes", DROPPED_BEFORE),
+)
+
+
+@pytest.fixture
+def proxy(embedded_aws):
+    with FaultProxy(embedded_aws.endpoint_url, FaultPlan(FAULT_RATE, seed=4, scheduled=SCHEDULED_FAULTS)) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def flaky_clients(clients, proxy, monkeypatch) -> AwsClients:
+    """Clients that send every request through the proxy (boto3 reads AWS_ENDPOINT_URL as it makes them)."""
+    with monkeypatch.context() as patch:
+        patch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        return AwsClients.create(clients.region)
+
+
+def test_every_job_ends_once_when_a_tenth_of_aws_requests_fail(
+        clients, resources, proxy, flaky_clients, detector_pool, small_video):
+    # given jobs on real videos and one invalid message, and a subscriber to the completion events
+    events_url = subscribe_queue(clients, resources.topic_arn, resources.jobs_table + "-events")
+    job_ids = [f"flaky-{n}" for n in range(JOBS)]
+    for job_id in job_ids:
+        video = upload(clients, resources.results_bucket, f"in/{job_id}.mp4", small_video)
+        send(clients, resources, {"video": video, "detectors": ["stub"], "job_id": job_id})
+    send(clients, resources, {"video": "https://example.com/video.mp4", "job_id": "invalid"})
+    jobs = JobStore(clients.dynamodb, resources.jobs_table)
+    worker = Worker(Settings.load(visibility_timeout=VISIBILITY_S), flaky_clients, pool=detector_pool)
+
+    # when a worker talks to AWS through the proxy, draining the queue pass after pass (a message
+    # whose receive was lost stays hidden until its visibility timeout, then comes back)
+    deadline = time.monotonic() + DEADLINE_S
+    while not all((jobs.get(job_id) or {}).get("status") in FINAL_STATES for job_id in [*job_ids, "invalid"]):
+        assert time.monotonic() < deadline, f"jobs still open after {DEADLINE_S} s; faults: {proxy.counts()}"
+        worker.run(drain=True)
+
+    # then every job succeeded on its first attempt (a retried claim is not a second one) ...
+    records = {job_id: jobs.get(job_id) for job_id in job_ids}
+    assert {job_id: (r["status"], r["attempts"]) for job_id, r in records.items()} == \
+        {job_id: ("SUCCEEDED", 1) for job_id in job_ids}
+    invalid = jobs.get("invalid")
+    assert invalid["status"] == "FAILED" and invalid["error"]["code"] == "INVALID_MESSAGE"
+    # ... with exactly one result object each, complete and its own
+    listed = clients.s3.list_objects_v2(Bucket=resources.results_bucket, Prefix="results/")["Contents"]
+    assert sorted(o["Key"] for o in listed) == sorted(f"results/{job_id}/detections.json" for job_id in job_ids)
+    for job_id, record in records.items():
+        result = read_result(clients, record["result_uri"])
+        assert result["job_id"] == job_id and result["summary"]["frames_analyzed"] == 24
+    # and the queue and its dead-letter queue are empty
+    assert queue_depth(clients, resources.queue_url) == 0
+    assert queue_depth(clients, resources.dead_letter_queue_url) == 0
+
+    # the faults did happen: every kind, on every service
+    counts = proxy.counts()
+    assert {kind for _, kind in counts} == set(FAULT_KINDS), counts
+    assert {service for service, _ in counts} == {"s3", "sqs", "dynamodb", "sns"}, counts
+    assert proxy.faults_of("dynamodb", "UpdateItem", DROPPED_AFTER)
+
+    # events are at least once: every job has one, and a job has a second only where the
+    # response to its Publish was lost and botocore published again
+    events = collections.Counter(event["job_id"] for event in receive_events(clients, events_url))
+    republished = collections.Counter(json.loads(fault.call.params()["Message"])["job_id"]
+                                      for fault in proxy.faults_of("sns", "Publish", DROPPED_AFTER))
+    assert republished  # the scheduled lost response
+    for job_id in [*job_ids, "invalid"]:
+        assert 1 <= events[job_id] <= 1 + republished[job_id], (job_id, events, republished)
