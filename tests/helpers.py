@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import cv2
 import numpy as np
@@ -71,3 +72,22 @@ def read_frames(path, indices) -> list[np.ndarray]:
             frames.append(frame)
     capture.release()
     return frames
+
+
+def wait_for(predicate, timeout_s: float, what: str):
+    """Polls remote state (a record, a queue) until `predicate()` is truthy; fails after the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def drain_until(worker, done, timeout_s: float) -> None:
+    """Runs `worker.run(drain=True)` until `done()`: messages put back with a delay come back between passes."""
+    deadline = time.monotonic() + timeout_s
+    while not done():
+        assert time.monotonic() < deadline, "jobs did not end in time"
+        worker.run(drain=True)

@@ -14,26 +14,18 @@ import time
 import pytest
 
 from detectors.stub import StubDetector
-from helpers import queue_depth, receive_events, send, subscribe_queue, upload
+from helpers import drain_until, queue_depth, receive_events, send, subscribe_queue, upload, wait_for
 from test_signals import GatedDetector
 from worker.config import Settings
 from worker.detector_pool import DetectorPool
 from worker.embedded_aws import create_resources
+from worker.errors import LeaseLost
+from worker.heartbeat import Heartbeat
 from worker.jobs import JobStore
+from worker.message import parse_request
 from worker.storage import TEMP_PREFIX
 from worker.task_protection import TaskProtection
 from worker.worker import Worker
-
-
-def wait_for(predicate, timeout_s: float, what: str):
-    """Polls remote state (a record, a queue) until `predicate()` is truthy; fails after the deadline."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
 
 
 @pytest.fixture
@@ -53,14 +45,6 @@ def worker_with(clients, detector, **overrides) -> Worker:
 def result_versions(clients, resources, job_id: str) -> int:
     versions = clients.s3.list_object_versions(Bucket=resources.results_bucket, Prefix=f"results/{job_id}/")
     return len(versions.get("Versions", []))
-
-
-def drain_until(worker: Worker, done, timeout_s: float) -> None:
-    """Runs --drain passes until `done()`: messages put back with a delay come back between passes."""
-    deadline = time.monotonic() + timeout_s
-    while not done():
-        assert time.monotonic() < deadline, "jobs did not end in time"
-        worker.run(drain=True)
 
 
 @pytest.mark.slow
@@ -279,3 +263,23 @@ def test_an_event_lost_after_the_job_ended_is_published_by_the_next_delivery(cli
     assert receive_events(clients, events) == [{
         "job_id": "unannounced", "status": "SUCCEEDED", "tag": "t", "video": video,
         "result_uri": record["result_uri"], "error": None}]
+
+
+def test_a_worker_paused_longer_than_its_lease_stops_the_job_on_resuming(clients, fast_resources, small_video):
+    # given a job held by a worker whose process then freezes (SIGSTOP, a stalled VM) for 3 s
+    video = upload(clients, fast_resources.results_bucket, "in/small.mp4", small_video)
+    send(clients, fast_resources, {"video": video, "detectors": ["stub"], "job_id": "frozen"})
+    worker = Worker(Settings.load(), clients, pool=DetectorPool())
+    message = worker.queue.receive(1, 2)
+    jobs = JobStore(clients.dynamodb, fast_resources.jobs_table)
+    jobs.create(parse_request(json.loads(message.body), "frozen"))
+    lease = jobs.claim("frozen", worker.worker_id, lease_s=2)
+    now = [time.time()]
+    heartbeat = Heartbeat(worker.queue, jobs, message, lease, visibility_timeout=2, clock=lambda: now[0])
+    heartbeat.check()  # fresh lease: fine
+
+    now[0] += 3  # the freeze: no renewal for longer than the lease
+
+    # then, before even writing again, the worker knows the job may be another's now
+    with pytest.raises(LeaseLost, match="not renewed"):
+        heartbeat.check()

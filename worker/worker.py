@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import logging
 import os
 import socket
@@ -67,7 +68,7 @@ class Worker:
         self.running, self.stopping = True, False
         self._stopped.clear()
         remove_stale_workdirs()
-        self._max_receive_count = self.queue.max_receive_count()
+        self._max_receive_count = self._read_max_receive_count()
         handled = 0
         log.info("worker started", extra={"worker_id": self.worker_id, "queue_url": self.queue.url,
                                           "max_receive_count": self._max_receive_count})
@@ -231,6 +232,13 @@ class Worker:
             raise AccessDenied(f"output bucket {bucket!r} is not in VIDEOSCAN_ALLOWED_BUCKETS")
         return prefix + "detections.json"
 
+    def _read_max_receive_count(self) -> int | None:
+        try:
+            return self.queue.max_receive_count()
+        except Exception:  # without it, a poison job's last attempt is simply not recognised
+            log.warning("could not read the queue's redrive policy", exc_info=True)
+            return None
+
     def _is_last_attempt(self, message: Message) -> bool:
         return self._max_receive_count is not None and message.receive_count >= self._max_receive_count
 
@@ -266,8 +274,7 @@ class Worker:
     def _settle_unclaimable(self, message: Message, taken: JobNotClaimable) -> str:
         if taken.finished:
             log.info("job already ended; settling the duplicate message", extra={"status": taken.status})
-            self._settle_ended(message, taken.job_id)
-            return "DUPLICATE"
+            return self._settle_ended(message, taken.job_id)
         # A live worker holds it: hand the duplicate back until that lease would lapse, rather
         # than run the job twice at once. If the holder died, the next delivery takes it over.
         delay = self.settings.visibility_timeout
@@ -288,16 +295,22 @@ class Worker:
         except LeaseLost:
             log.info("job was already taken over; nothing to release")
 
-    def _settle_ended(self, message: Message, job_id: str, video: str | None = None) -> None:
-        """Settles a message whose job has already ended, publishing its event if a worker died
-        between recording the end and publishing it."""
+    def _settle_ended(self, message: Message, job_id: str, video: str | None = None) -> str:
+        """Settles a message whose job has already ended, publishing its event if the worker
+        that ended it died before it could."""
         record = self.jobs.get(job_id)
-        if self.notifier.topic_arn and record and record["status"] in (SUCCEEDED, FAILED) \
-                and not record.get("notified_at"):
-            log.info("publishing the completion event a previous attempt did not")
-            self._finish(message, event_from_record(record, video))
-        else:
+        if not (self.notifier.topic_arn and record and record["status"] in (SUCCEEDED, FAILED)
+                and not record.get("notified_at")):
             self.queue.delete(message)
+            return "DUPLICATE"
+        # The worker that ended the job may still be publishing: give it a visibility timeout.
+        ended_ago = time.time() - datetime.datetime.fromisoformat(record["finished_at"]).timestamp()
+        if ended_ago < self.settings.visibility_timeout:
+            self.queue.set_visibility(message, int(self.settings.visibility_timeout - ended_ago) + 1)
+            return "BUSY"
+        log.info("publishing the completion event a previous attempt did not")
+        self._finish(message, event_from_record(record, video))
+        return "DUPLICATE"
 
     def _finish(self, message: Message, event: dict) -> None:
         """Publishes the job's completion event, then settles its message."""
