@@ -18,11 +18,9 @@ class FaceDetector(Detector):
     name = "face"
     label = "face"
 
-    def __init__(self, min_confidence: float = 0.9, batch_size: int = 8):
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+    def __init__(self, min_confidence: float = 0.9, batch_size: int | None = None):
         self.min_confidence = min_confidence
-        self.batch_size = batch_size
+        self.batch_size = tf_runtime.batch_size(batch_size, cpu=8, gpu=16)
         self.model = f"mtcnn {importlib.metadata.version('mtcnn')}"
         self._mtcnn = MTCNN(device=tf_runtime.configure())
         # ONet keeps scores strictly above `threshold_onet`; the next float down keeps a score equal

@@ -24,12 +24,10 @@ class HumanDetector(Detector):
     name = "human"
     label = "person"
 
-    def __init__(self, min_confidence: float = 0.5, model: str | None = None, batch_size: int = 8):
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+    def __init__(self, min_confidence: float = 0.5, model: str | None = None, batch_size: int | None = None):
         self.min_confidence = min_confidence
-        self.batch_size = batch_size
-        tf_runtime.configure()
+        self.batch_size = tf_runtime.batch_size(batch_size, cpu=8, gpu=32)
+        tf_runtime.configure()  # thread pools and GPU memory growth, before the model loads
         self._model = load_packaged_model() if model is None else load_model(model)
         self.model = self._model.description
 

@@ -37,6 +37,18 @@ def configure() -> str:
     return "GPU:0" if gpus else "CPU:0"
 
 
+def batch_size(requested: int | None, cpu: int, gpu: int) -> int:
+    """Frames per model call: `requested`, else the default for the device the models run on.
+
+    A GPU needs large batches to stay busy; on a CPU, batches past about 8 only add memory.
+    """
+    if requested is not None:
+        if requested < 1:
+            raise ValueError(f"batch_size must be at least 1, not {requested}")
+        return requested
+    return cpu if configure() == "CPU:0" else gpu
+
+
 def thread_pools(cores: int) -> tuple[int, int]:
     """(intra-op, inter-op) threads for `cores` cores."""
     return cores, cores
