@@ -228,6 +228,35 @@ def test_a_track_the_detector_missed_is_carried_silently_and_keeps_its_id():
     assert found.track_id == 1
 
 
+def test_a_weak_detection_keeps_the_track_reported_between_detector_frames():
+    patch = Patch(x=40, y=80, vx=4, vy=0)
+    tracker = MultiTracker()
+    tracker.observe(render([patch], 0), [detection(*patch.at(0), confidence=0.8)])
+    weak = detection(*patch.at(1), confidence=0.35)
+
+    assert tracker.observe(render([patch], 1), [], weak=[weak]) == []  # never reported itself
+
+    [carried] = tracker.carry(render([patch], 2))
+    assert (carried.track_id, carried.source, carried.confidence) == (1, "tracker", 0.8)
+    assert iou(carried.box, detection(*patch.at(2)).box) > 0.8
+    [found] = tracker.observe(render([patch], 3), detected([patch], 3))
+    assert found.track_id == 1
+    assert tracker.track_counts() == {"person": 1}
+
+
+def test_a_weak_detection_starts_no_track_and_matches_only_its_label_nearby():
+    person = Patch(x=40, y=80, vx=0, vy=0)
+    tracker = MultiTracker()
+    tracker.observe(render([person], 0), detected([person], 0))
+    elsewhere = detection(200, 150, 50, 50, confidence=0.35)
+    same_place_other_label = detection(*person.at(1), label="face", confidence=0.35)
+
+    assert tracker.observe(render([person], 1), [], weak=[elsewhere, same_place_other_label]) == []
+
+    assert tracker.carry(render([person], 2)) == []  # missed: the weak detections vouch for nothing here
+    assert tracker.track_counts() == {"person": 1}
+
+
 def test_track_counts_count_objects_not_boxes():
     people = [Patch(x=10, y=20, vx=5, vy=0, seed=1), Patch(x=200, y=150, vx=-5, vy=0, seed=2)]
     face = Patch(x=150, y=40, vx=0, vy=3, size=30, seed=3)

@@ -15,13 +15,15 @@ import numpy as np
 
 # Corners come from the box's central part: its edges are mostly background, which stays put.
 INNER_MARGIN = 0.2
-MAX_POINTS_PER_BOX = 24
+# 16 points and an 11-pixel window follow vtest.avi's people as 24 and 15 do (the same agreement
+# with the every-frame detector at detect_every 5 and 10) for a third less time.
+MAX_POINTS_PER_BOX = 16
 # Fewer surviving points than this and the median is no longer a vote: the caller falls back.
 MIN_POINTS = 5
 # A point that does not come back to within this many pixels was tracked onto something else.
 MAX_FORWARD_BACKWARD_PX = 1.0
 LUCAS_KANADE = {
-    "winSize": (15, 15),
+    "winSize": (11, 11),
     "maxLevel": 3,  # a 4-level pyramid follows motions of tens of pixels between analysed frames
     "criteria": (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03),
 }
@@ -59,11 +61,8 @@ def box_motions(
     back, back_status, _ = cv2.calcOpticalFlowPyrLK(current, previous, end, None, **LUCAS_KANADE)
     round_trip_error = np.linalg.norm((start - back).reshape(-1, 2), axis=1)
     followed = (status.ravel() == 1) & (back_status.ravel() == 1) & (round_trip_error < MAX_FORWARD_BACKWARD_PX)
-    splits = np.cumsum(counts)[:-1]
-    return [
-        _median_motion(s.reshape(-1, 2)[ok], e.reshape(-1, 2)[ok])
-        for s, e, ok in zip(np.split(start, splits), np.split(end, splits), np.split(followed, splits))
-    ]
+    return _median_motions(start.reshape(-1, 2), end.reshape(-1, 2), followed, np.repeat(np.arange(len(boxes)), counts),
+                           len(boxes))
 
 
 def _corners_inside(gray: np.ndarray, box: np.ndarray) -> np.ndarray:
@@ -89,13 +88,41 @@ def _outside(points: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return points[~inside]
 
 
-def _median_motion(start: np.ndarray, end: np.ndarray) -> BoxMotion | None:
-    if len(start) < MIN_POINTS:
-        return None
-    dx, dy = np.median(end - start, axis=0)
-    pairs = np.triu_indices(len(start), k=1)
-    before = np.linalg.norm(start[pairs[0]] - start[pairs[1]], axis=1)
-    after = np.linalg.norm(end[pairs[0]] - end[pairs[1]], axis=1)
-    spread = before > 1.0  # points closer than a pixel say nothing about scale
-    scale = float(np.median(after[spread] / before[spread])) if spread.any() else 1.0
-    return BoxMotion(float(dx), float(dy), scale)
+def _median_motions(
+    start: np.ndarray, end: np.ndarray, followed: np.ndarray, box_of: np.ndarray, boxes: int
+) -> list[BoxMotion | None]:
+    """Each box's median shift and median change of its points' pairwise distances, for all boxes
+    at once: the points go into a (boxes, MAX_POINTS_PER_BOX) grid padded with NaN, which the
+    medians skip (a loop over boxes cost about 1 ms a frame in numpy calls alone)."""
+    start, end, box_of = start[followed], end[followed], box_of[followed]
+    counts = np.bincount(box_of, minlength=boxes)
+    slot = np.arange(len(box_of)) - np.repeat(np.cumsum(counts) - counts, counts)
+    grid_start = np.full((boxes, MAX_POINTS_PER_BOX, 2), np.nan)
+    grid_end = np.full((boxes, MAX_POINTS_PER_BOX, 2), np.nan)
+    grid_start[box_of, slot], grid_end[box_of, slot] = start, end
+    voting = counts >= MIN_POINTS
+    motions: list[BoxMotion | None] = [None] * boxes
+    if not voting.any():
+        return motions
+    grid_start, grid_end = grid_start[voting], grid_end[voting]
+    shift = _row_medians((grid_end - grid_start).transpose(0, 2, 1).reshape(-1, MAX_POINTS_PER_BOX)).reshape(-1, 2)
+    first, second = np.triu_indices(MAX_POINTS_PER_BOX, k=1)
+    before = np.linalg.norm(grid_start[:, first] - grid_start[:, second], axis=2)
+    after = np.linalg.norm(grid_end[:, first] - grid_end[:, second], axis=2)
+    # Points closer than a pixel say nothing about scale; padding compares as False too.
+    ratio = np.where(before > 1.0, after / np.where(before > 1.0, before, 1.0), np.nan)
+    measured = ~np.isnan(ratio).all(axis=1)
+    scale = np.ones(len(ratio))
+    scale[measured] = _row_medians(ratio[measured])
+    for box, (dx, dy), factor in zip(np.flatnonzero(voting), shift.tolist(), scale.tolist()):
+        motions[box] = BoxMotion(dx, dy, factor)
+    return motions
+
+
+def _row_medians(values: np.ndarray) -> np.ndarray:
+    """The median of each row of a 2-D array, NaN meaning no value (each row has one at least).
+    np.nanmedian would do, through masked arrays, at ten times the cost."""
+    ordered = np.sort(values, axis=1)  # NaN sorts last
+    present = np.count_nonzero(~np.isnan(values), axis=1)
+    rows = np.arange(len(values))
+    return (ordered[rows, (present - 1) // 2] + ordered[rows, present // 2]) / 2

@@ -2,8 +2,12 @@
 
 On a detector frame each label's detections are matched to its tracks by the IoU between a
 detection and the track's predicted box (constant velocity on centre and size), with an
-optimal assignment; unmatched detections start tracks. Between detector frames the optical
-flow in each track's box moves it (`worker.box_flow`), or the velocity when flow fails.
+optimal assignment; unmatched detections start tracks. Tracks left over are then matched to
+the weak detections, those scored under the reporting threshold (ByteTrack's second
+association, Zhang et al. 2022): a detector flickers around its threshold, and an object it
+still half sees keeps its track, its id and its place. Weak detections are never reported and
+start no track. Between detector frames the optical flow in each track's box moves it
+(`worker.box_flow`), or the velocity when flow fails.
 
 Boxes are kept as (centre x, centre y, width, height), as fractions of the frame.
 """
@@ -11,7 +15,7 @@ Boxes are kept as (centre x, centre y, width, height), as fractions of the frame
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -52,13 +56,20 @@ class MultiTracker:
         self._started: dict[str, int] = {}
         self._previous: np.ndarray | None = None
 
-    def observe(self, gray: np.ndarray, detections: list[Detection]) -> list[Detection]:
-        """A detector frame: associates detections to tracks, returns them with track_id set (source "detector")."""
+    def observe(
+        self, gray: np.ndarray, detections: list[Detection], weak: Sequence[Detection] = ()
+    ) -> list[Detection]:
+        """A detector frame: associates detections to tracks, returns them with track_id set (source "detector").
+
+        `weak` are the detector's detections scored under the reporting threshold: they only
+        keep tracks going.
+        """
         ids: list[int] = [0] * len(detections)
         # Labels with tracks too: their tracks count a miss when no detection of theirs came.
         for label in dict.fromkeys([*self._tracks, *(d.label for d in detections)]):
             indices = [i for i, d in enumerate(detections) if d.label == label]
-            for index, track_id in zip(indices, self._associate(label, [detections[i] for i in indices])):
+            found = self._associate(label, [detections[i] for i in indices], [w for w in weak if w.label == label])
+            for index, track_id in zip(indices, found):
                 ids[index] = track_id
         self._finish_frame(gray)
         return [dataclasses.replace(d, track_id=i, source="detector") for d, i in zip(detections, ids)]
@@ -66,7 +77,8 @@ class MultiTracker:
     def carry(self, gray: np.ndarray) -> list[Detection]:
         """A frame between detector frames: moves every live track's box by optical flow.
 
-        Returns the boxes of the tracks the last detector frame confirmed, source "tracker".
+        Returns the boxes of the tracks the last detector frame found (strongly or weakly), source
+        "tracker", with the confidence of the track's last reported detection.
         """
         live = [track for tracks in self._tracks.values() for track in tracks]
         height, width = gray.shape
@@ -78,26 +90,32 @@ class MultiTracker:
             moved = track.box + track.velocity if motion is None else _moved(track.box, motion, width, height)
             track.box = _clipped(moved)
         self._finish_frame(gray)
-        # A track the detector just missed is carried silently, so it can be matched again
-        # under its id, but not reported: the detector no longer vouches for it.
+        # A track the detector just missed entirely is carried silently, so it can be matched
+        # again under its id, but not reported: the detector no longer vouches for it.
         return [t.carried_detection() for tracks in self._tracks.values() for t in tracks if t.missed == 0]
 
     def track_counts(self) -> dict[str, int]:
         """Distinct tracks started so far, per label (labels seen)."""
         return dict(self._started)
 
-    def _associate(self, label: str, detections: list[Detection]) -> list[int]:
-        """Matches one label's detections to its tracks, starting tracks for the rest; returns their ids."""
+    def _associate(self, label: str, detections: list[Detection], weak: list[Detection]) -> list[int]:
+        """Matches one label's detections to its tracks, then the tracks left to the weak detections,
+        and starts tracks for the detections left; returns the detections' track ids."""
         tracks = self._tracks.setdefault(label, [])
         for track in tracks:
             track.frames_since_detection += 1
         predicted = np.array([_clipped(t.box + t.velocity) for t in tracks]).reshape(-1, 4)
         found = np.array([_centre_size(d.box) for d in detections]).reshape(-1, 4)
         track_of = {d: t for t, d in assign(iou_matrix(predicted, found), self.iou_threshold)}
-        for t, track in enumerate(tracks):
-            if t not in track_of.values():
-                track.missed += 1
-                track.box = _clipped(track.box + track.velocity)
+        left = [t for t in range(len(tracks)) if t not in track_of.values()]
+        weak_boxes = np.array([_centre_size(w.box) for w in weak]).reshape(-1, 4)
+        for t, w in assign(iou_matrix(predicted[left], weak_boxes), self.iou_threshold):
+            track = tracks[left[t]]
+            track.match(dataclasses.replace(weak[w], confidence=track.detection.confidence))
+        for t in left:
+            if tracks[t].frames_since_detection:  # no weak detection either
+                tracks[t].missed += 1
+                tracks[t].box = _clipped(tracks[t].box + tracks[t].velocity)
         ids = []
         for d, detection in enumerate(detections):
             if d in track_of:
@@ -128,7 +146,9 @@ class MultiTracker:
 @dataclasses.dataclass(eq=False)
 class _Track:
     track_id: int
-    detection: Detection  # the last one matched: label, confidence and landmarks to carry
+    # The last one matched (a weak one with the confidence of the last reported one): label,
+    # confidence and landmarks to carry.
+    detection: Detection
     box: np.ndarray  # the estimate on the latest frame
     velocity: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(4))  # per analysed frame
     hits: int = 1
