@@ -75,6 +75,9 @@ class Detector(abc.ABC):
     model: str
     min_confidence: float
     batch_size: int = 8
+    # How many `detect` calls the pipeline may run at once, on different batches. One unless
+    # the detector is safe to call from several threads and gains from it.
+    streams: int = 1
 
     def prepare(self, frame_bgr: np.ndarray) -> np.ndarray:
         """Turns an OpenCV BGR frame into this model's input; RGB by default."""

@@ -21,6 +21,7 @@ class FaceDetector(Detector):
     def __init__(self, min_confidence: float = 0.9, batch_size: int | None = None):
         self.min_confidence = min_confidence
         self.batch_size = tf_runtime.batch_size(batch_size, cpu=8, gpu=16)
+        self.streams = tf_runtime.inference_streams()
         self.model = f"mtcnn {importlib.metadata.version('mtcnn')}"
         self._mtcnn = MTCNN(device=tf_runtime.configure())
         # ONet keeps scores strictly above `threshold_onet`; the next float down keeps a score equal

@@ -16,9 +16,9 @@ COCO_PERSON = 1  # class ids of the Object Detection API start at 1
 class HumanDetector(Detector):
     """Persons in full-resolution RGB frames.
 
-    Frames are not pre-resized: the graph resizes to 300x300 itself with TF's legacy
-    bilinear kernel, and OpenCV's resize differs enough to lose about one person in five
-    at confidence 0.5 on vtest.avi.
+    Frames are not pre-resized: the model resizes to 300x300 with the graph's own kernel
+    (TF's legacy bilinear), and OpenCV's resize differs enough to lose about one person in
+    five at confidence 0.5 on vtest.avi.
     """
 
     name = "human"
@@ -26,7 +26,8 @@ class HumanDetector(Detector):
 
     def __init__(self, min_confidence: float = 0.5, model: str | None = None, batch_size: int | None = None):
         self.min_confidence = min_confidence
-        self.batch_size = tf_runtime.batch_size(batch_size, cpu=8, gpu=32)
+        self.batch_size = tf_runtime.batch_size(batch_size, cpu=4, gpu=32)
+        self.streams = tf_runtime.inference_streams()
         tf_runtime.configure()  # thread pools and GPU memory growth, before the model loads
         self._model = load_packaged_model() if model is None else load_model(model)
         self.model = self._model.description

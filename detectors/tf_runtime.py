@@ -21,14 +21,13 @@ def configure() -> str:
     Both must be set before TensorFlow first runs anything. Without growth the first model
     would reserve all GPU memory and leave none for the second detector.
     """
-    cores = usable_cores()
-    intra, inter = thread_pools(cores)
+    intra, inter = thread_pools(usable_cores())
     try:
         tf.config.threading.set_intra_op_parallelism_threads(intra)
         tf.config.threading.set_inter_op_parallelism_threads(inter)
     except RuntimeError as error:  # something else started TensorFlow first
         log.warning("could not size TensorFlow's thread pools", extra={"error": str(error)})
-    gpus = tf.config.list_physical_devices("GPU")
+    gpus = _gpus()
     for gpu in gpus:
         try:
             tf.config.experimental.set_memory_growth(gpu, True)
@@ -49,9 +48,27 @@ def batch_size(requested: int | None, cpu: int, gpu: int) -> int:
     return cpu if configure() == "CPU:0" else gpu
 
 
+@functools.cache
+def inference_streams() -> int:
+    """Batches a detector may have in inference at once: 1 on a GPU, up to 4 on a CPU.
+
+    On a CPU, one batch spread over every core leaves cores idle in the graph's sequential
+    parts (NMS, small operations); batches side by side, a few cores each, keep them busy.
+    """
+    return 1 if _gpus() else min(usable_cores(), 4)
+
+
 def thread_pools(cores: int) -> tuple[int, int]:
-    """(intra-op, inter-op) threads for `cores` cores."""
-    return cores, cores
+    """(intra-op, inter-op) threads for `cores` cores: on a CPU, a share of the cores per batch in flight."""
+    if _gpus():
+        return cores, cores
+    streams = inference_streams()
+    return max(1, cores // streams), streams
+
+
+@functools.cache
+def _gpus() -> list:
+    return tf.config.list_physical_devices("GPU")
 
 
 def usable_cores() -> int:

@@ -23,8 +23,8 @@ from worker.errors import LeaseLost
 from worker.heartbeat import Heartbeat
 from worker.jobs import JobStore
 from worker.message import parse_request
-from worker.storage import TEMP_PREFIX
 from worker.task_protection import TaskProtection
+from worker.workdir import TEMP_PREFIX
 from worker.worker import Worker
 
 

@@ -230,3 +230,55 @@ def test_a_missing_s3_model_fails_naming_its_location(model_bucket, key):
 
     with pytest.raises(ModelUnavailable, match=re.escape(f"model {location}")):
         HumanDetector(model=location)
+
+
+def plain_prune(graph_bytes: bytes):
+    """A frozen graph called on its image input, as it was built: the reference for the batch resize."""
+    import tensorflow as tf
+
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.ParseFromString(graph_bytes)
+    imported = tf.compat.v1.wrap_function(lambda: tf.compat.v1.import_graph_def(graph_def, name=""), [])
+    pruned = imported.prune("image_tensor:0", {name: f"{name}:0" for name in OUTPUT_NAMES})
+    return lambda images: {name: output.numpy() for name, output in pruned(tf.constant(images)).items()}
+
+
+def test_resizing_the_batch_at_once_gives_bit_identical_outputs_to_the_graph(data_dir):
+    import tensorflow as tf
+    from detectors.object_detection_model import _preprocessor_resize, load_packaged_model
+
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.ParseFromString(PACKAGED_GRAPH.read_bytes())
+    frames = read_frames(data_dir / "vtest.avi", range(0, 320, 40))
+    batch = np.stack([cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) for frame in frames])  # 8 frames of 768x576, a batch of 8
+
+    size, true_shape = _preprocessor_resize(graph_def)  # the packaged graph takes the batch resize
+    model = load_packaged_model()
+    outputs = model(batch)
+
+    assert (size.tolist(), true_shape.tolist()) == ([300, 300], [300, 300, 3])
+    expected = plain_prune(PACKAGED_GRAPH.read_bytes())(batch)
+    assert {name: float(np.abs(outputs[name] - expected[name]).max()) for name in OUTPUT_NAMES} == dict.fromkeys(OUTPUT_NAMES, 0.0)
+    assert outputs["num_detections"].tolist() == expected["num_detections"].tolist()
+    model(batch[:2])
+    assert model.function.experimental_get_tracing_count() == 1  # one trace, whatever the batch's shape
+
+
+def test_a_graph_whose_resize_differs_is_called_on_its_image_input(tmp_path, rgb_frames):
+    import tensorflow as tf
+    from detectors.object_detection_model import load_model
+
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.ParseFromString(PACKAGED_GRAPH.read_bytes())
+    resize = next(node for node in graph_def.node if node.op == "ResizeBilinear")
+    resize.attr["half_pixel_centers"].b = True  # not the kernel the batch resize would run
+    path = tmp_path / "half-pixel.pb"
+    path.write_bytes(graph_def.SerializeToString())
+    batch = np.stack(rgb_frames[:2])
+
+    outputs = load_model(str(path))(batch)
+
+    expected = plain_prune(path.read_bytes())(batch)
+    assert all(np.array_equal(outputs[name], expected[name]) for name in OUTPUT_NAMES)
+    default = plain_prune(PACKAGED_GRAPH.read_bytes())(batch)
+    assert not np.array_equal(outputs["detection_scores"], default["detection_scores"])

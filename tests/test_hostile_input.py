@@ -21,7 +21,7 @@ from worker.jobs import JobStore
 from worker.logs import configure_logging
 from worker.pipeline import analyze
 from worker.results import ResultWriter
-from worker.storage import TEMP_PREFIX, private_workdir, remove_stale_workdirs
+from worker.workdir import TEMP_PREFIX, private_workdir, remove_stale_workdirs
 from worker.video import VideoInfo
 
 

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from detectors import Detector
-from worker.jobs import utc_now_iso
+from worker.clock import utc_now_iso
 from worker.pipeline import ProgressCallback, analyze
 from worker.results import ResultWriter
 from worker.video import VideoReader

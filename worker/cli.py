@@ -124,10 +124,10 @@ def cmd_results(args, settings: Settings) -> int:
 def cmd_analyze(args, settings: Settings) -> int:
     from worker.analysis import Limits, analyze_file
     from worker.detector_pool import DetectorPool
+    from worker.identity import default_worker_id
     from worker.message import parse_options
     from worker.progress import ProgressBar
-    from worker.storage import private_workdir
-    from worker.worker import default_worker_id
+    from worker.workdir import private_workdir
 
     if not os.path.isfile(args.video):
         raise UsageError(f"{args.video}: no such file")

@@ -8,7 +8,6 @@ A lost race surfaces as JobNotClaimable or LeaseLost, never as a raw ClientError
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import decimal
 import time
 import uuid
@@ -18,6 +17,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from worker.clock import utc_now_iso
 from worker.errors import JobNotClaimable, LeaseLost
 from worker.message import JobRequest
 
@@ -33,11 +33,6 @@ HELD_BY_ME = "(#status = :running AND attempt_id = :attempt)"
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
-
-
-def utc_now_iso(epoch: float) -> str:
-    moment = datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclasses.dataclass(frozen=True)

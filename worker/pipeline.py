@@ -5,6 +5,8 @@ The same pipeline serves `videoscan analyze` and the queue worker.
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import contextvars
 import dataclasses
 import logging
@@ -86,17 +88,34 @@ def analyze(
     # Tracks survive about 15 analysed frames without a detection, whatever the interval,
     # so the count of distinct objects does not depend on it.
     tracker = MultiTracker(max_missed=max(3, math.ceil(15 / detect_every)))
-    with _Decoder(reader, detectors, batch_size, sample_every, detect_every, stall_timeout_s) as decoder:
-        for batch in decoder:
-            if check_continue:
-                check_continue()
-            found = iter(_detect(detectors, batch))
-            for frame in batch.frames:
-                tracked = tracker.observe(frame.gray, next(found)) if frame.detect else tracker.carry(frame.gray)
-                writer.add_frame(frame.index, frame.timestamp_ms, tracked)
-            if on_progress:
-                done = writer.frames_analyzed
-                on_progress(done, max(estimate, done))
+    # Batches in inference at once; every detector must allow that many calls together.
+    streams = min(d.streams for d in detectors)
+    in_flight: collections.deque[tuple[Batch, concurrent.futures.Future]] = collections.deque()
+
+    def finish_oldest() -> None:  # the tracker takes the batches in order
+        batch, detected = in_flight.popleft()
+        found = iter(detected.result())  # re-raises an error in detect
+        for frame in batch.frames:
+            tracked = tracker.observe(frame.gray, next(found)) if frame.detect else tracker.carry(frame.gray)
+            writer.add_frame(frame.index, frame.timestamp_ms, tracked)
+        if on_progress:
+            done = writer.frames_analyzed
+            on_progress(done, max(estimate, done))
+
+    pool = concurrent.futures.ThreadPoolExecutor(streams, thread_name_prefix="detect")
+    try:
+        with _Decoder(reader, detectors, batch_size, sample_every, detect_every, stall_timeout_s) as decoder:
+            for batch in decoder:
+                if check_continue:
+                    check_continue()
+                context = contextvars.copy_context()  # keeps the job id on the detect thread's log lines
+                in_flight.append((batch, pool.submit(context.run, _detect, detectors, batch)))
+                if len(in_flight) == streams:
+                    finish_oldest()
+            while in_flight:
+                finish_oldest()
+    finally:
+        pool.shutdown(cancel_futures=True)  # on an error too: no detect call outlives the run
     writer.set_tracks(tracker.track_counts())
     facts = VideoFacts(
         width=reader.info.width,

@@ -5,10 +5,8 @@ from __future__ import annotations
 import datetime
 import logging
 import os
-import socket
 import threading
 import time
-import uuid
 
 from worker.analysis import Limits, analyze_file
 from worker.aws import AwsClients
@@ -19,13 +17,15 @@ from worker.errors import (AccessDenied, InvalidMessage, JobCancelled, JobFailur
 from worker.events import Notifier, completion_event, event_from_record
 from worker.gpu import GpuSampler
 from worker.heartbeat import Heartbeat
+from worker.identity import default_worker_id
 from worker.jobqueue import JobQueue, Message
 from worker.jobs import FAILED, SUCCEEDED, JobStore, Lease
 from worker.logs import current_job_id
 from worker.message import JobRequest, decode_body, job_id_of, parse_request
 from worker.metrics import JobMetrics
-from worker.storage import Storage, private_workdir, remove_stale_workdirs, split_s3_uri
+from worker.storage import Storage, split_s3_uri
 from worker.task_protection import TaskProtection
+from worker.workdir import private_workdir, remove_stale_workdirs
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +35,6 @@ LONG_POLL_S = 20
 DRAIN_POLL_S = 2
 # Longest pause between receives while SQS keeps failing.
 MAX_BACKOFF_S = 30
-
-
-def default_worker_id() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
 class Worker:
