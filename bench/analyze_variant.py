@@ -4,7 +4,7 @@ The settings are applied from outside, before the command runs, so what is measu
 command with only that knob moved and the project's code untouched:
 
     python bench/analyze_variant.py [--intra N] [--inter N] [--cv2-threads N] [--decode-threads N]
-        [--queue-depth N] [--human-batch N] [--face-batch N] [--report-unconfirmed-tracks]
+        [--queue-depth N] [--human-batch N] [--face-batch N] [--no-weak-detections]
         -- VIDEO -o OUT [analyze options]
 """
 
@@ -29,8 +29,8 @@ def main() -> int:
     parser.add_argument("--queue-depth", type=int, help="batches between the decode thread and inference")
     parser.add_argument("--human-batch", type=int, help="the human detector's batch size")
     parser.add_argument("--face-batch", type=int, help="the face detector's batch size")
-    parser.add_argument("--report-unconfirmed-tracks", action="store_true",
-                        help="between detector frames, also report tracks the last detector frame missed")
+    parser.add_argument("--no-weak-detections", action="store_true",
+                        help="the tracker ignores the detections scored under the reporting threshold")
     args, analyze_args = parser.parse_known_args()
     if analyze_args[:1] == ["--"]:
         analyze_args = analyze_args[1:]
@@ -48,8 +48,8 @@ def main() -> int:
     batch_sizes = {name: size for name, size in (("human", args.human_batch), ("face", args.face_batch)) if size}
     if batch_sizes:
         _set_batch_sizes(batch_sizes)
-    if args.report_unconfirmed_tracks:
-        _report_unconfirmed_tracks()
+    if args.no_weak_detections:
+        _ignore_weak_detections()
 
     from worker.cli import main as videoscan
 
@@ -92,19 +92,17 @@ def _set_batch_sizes(batch_sizes: dict[str, int]) -> None:
     worker.detector_pool.DetectorPool = lambda human_model=None: pool(human_model, build=build)
 
 
-def _report_unconfirmed_tracks() -> None:
+def _ignore_weak_detections() -> None:
     import worker.pipeline
     from worker.tracking import MultiTracker
 
-    class ReportingUnconfirmed(MultiTracker):
-        """Carried frames also show the tracks the last detector frame missed (the base class carries
-        them silently): more of the every-frame boxes found, at the cost of boxes no detector vouches for."""
+    class WithoutWeakDetections(MultiTracker):
+        """Tracks follow only the detections that are reported (the tracker before ByteTrack's second pass)."""
 
-        def carry(self, gray):
-            super().carry(gray)
-            return [track.carried_detection() for tracks in self._tracks.values() for track in tracks]
+        def observe(self, gray, detections, weak=()):
+            return super().observe(gray, detections)
 
-    worker.pipeline.MultiTracker = ReportingUnconfirmed
+    worker.pipeline.MultiTracker = WithoutWeakDetections
 
 
 if __name__ == "__main__":

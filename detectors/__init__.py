@@ -6,7 +6,10 @@ import os
 # worker's one-JSON-object-a-line log stream; keep it to errors unless the user asks.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from detectors.base import LANDMARK_NAMES, Box, Detection, Detector
+from detectors.base import LANDMARK_NAMES, Box, Detection, Detector, Findings
 from detectors.registry import build_detector, check_detector_name, detector_names
 
-__all__ = ["LANDMARK_NAMES", "Box", "Detection", "Detector", "build_detector", "check_detector_name", "detector_names"]
+__all__ = [
+    "LANDMARK_NAMES", "Box", "Detection", "Detector", "Findings", "build_detector", "check_detector_name",
+    "detector_names",
+]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from detectors import tf_runtime
-from detectors.base import Box, Detection, Detector
+from detectors.base import Box, Detection, Detector, Findings
 from detectors.object_detection_model import load_model, load_packaged_model
 
 COCO_PERSON = 1  # class ids of the Object Detection API start at 1
@@ -23,30 +23,40 @@ class HumanDetector(Detector):
 
     name = "human"
     label = "person"
+    cpu_batch, gpu_batch = 4, 32  # default frames per model call
 
     def __init__(self, min_confidence: float = 0.5, model: str | None = None, batch_size: int | None = None):
         self.min_confidence = min_confidence
-        self.batch_size = tf_runtime.batch_size(batch_size, cpu=4, gpu=32)
+        self.batch_size = tf_runtime.batch_size(batch_size, cpu=self.cpu_batch, gpu=self.gpu_batch)
         self.streams = tf_runtime.inference_streams()
-        tf_runtime.configure()  # thread pools and GPU memory growth, before the model loads
+        # Thread pools and GPU memory growth, before the model loads.
+        self.on_gpu = tf_runtime.configure() == "GPU:0"
         self._model = load_packaged_model() if model is None else load_model(model)
         self.model = self._model.description
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[list[Detection]]:
         """Runs the model on batches of one video's frames (all of one size)."""
+        return [found.detections for found in self.detect_with_weak(frames)]
+
+    def detect_with_weak(self, frames: Sequence[np.ndarray]) -> list[Findings]:
         size = self._model.fixed_batch or self.batch_size
-        results: list[list[Detection]] = []
+        results: list[Findings] = []
         for start in range(0, len(frames), size):
             chunk = frames[start : start + size]
             outputs = self._model(_padded_batch(chunk, size))
             results += [self._persons(outputs, index) for index in range(len(chunk))]
         return results
 
-    def _persons(self, outputs: dict[str, np.ndarray], index: int) -> list[Detection]:
+    def _persons(self, outputs: dict[str, np.ndarray], index: int) -> Findings:
         count = int(outputs["num_detections"][index])
         boxes = outputs["detection_boxes"][index, :count]
         scores = outputs["detection_scores"][index, :count]
-        keep = (outputs["detection_classes"][index, :count] == COCO_PERSON) & (scores >= self.min_confidence)
+        persons = outputs["detection_classes"][index, :count] == COCO_PERSON
+        strong = persons & (scores >= self.min_confidence)  # compared as float32, as the scores are
+        return Findings(self._detections(boxes, scores, strong),
+                        self._detections(boxes, scores, persons & ~strong & (scores >= self.weak_floor)))
+
+    def _detections(self, boxes: np.ndarray, scores: np.ndarray, keep: np.ndarray) -> list[Detection]:
         return [
             Detection(self.label, score, Box.from_corners(x1, y1, x2, y2))
             for (y1, x1, y2, x2), score in zip(boxes[keep].tolist(), scores[keep].tolist())

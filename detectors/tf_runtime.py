@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
-import os
-import pathlib
 
 import tensorflow as tf
+
+from worker.cores import usable_cores
 
 log = logging.getLogger(__name__)
 
@@ -69,32 +68,3 @@ def thread_pools(cores: int) -> tuple[int, int]:
 @functools.cache
 def _gpus() -> list:
     return tf.config.list_physical_devices("GPU")
-
-
-def usable_cores() -> int:
-    """The cores this process may run on: its CPU affinity, capped by a cgroup CPU quota.
-
-    TensorFlow counts the affinity only; in a container limited to 2 CPUs on a 64-core host
-    it would start 64 threads per pool and have them preempt one another.
-    """
-    cores = len(os.sched_getaffinity(0))
-    quota = _cgroup_cpu_quota()
-    return max(1, min(cores, math.ceil(quota))) if quota else cores
-
-
-def _cgroup_cpu_quota() -> float | None:
-    """CPUs allowed by the cgroup (v2 `cpu.max`, else v1 `cpu.cfs_quota_us`); None when unlimited."""
-    v2 = pathlib.Path("/sys/fs/cgroup/cpu.max")
-    v1 = pathlib.Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")
-    try:
-        if v2.is_file():
-            quota, period = v2.read_text().split()
-        elif v1.is_file():
-            quota, period = v1.read_text().strip(), v1.with_name("cpu.cfs_period_us").read_text().strip()
-        else:
-            return None
-    except (OSError, ValueError):
-        return None
-    if quota in ("max", "-1"):
-        return None
-    return int(quota) / int(period)

@@ -66,6 +66,17 @@ def test_a_threshold_below_mtcnns_own_keeps_what_mtcnn_keeps_at_that_threshold(r
     assert sum(map(len, found)) > sum(FRAME_FACES.values())
 
 
+def test_weak_detections_are_the_faces_scored_from_the_weak_floor_to_min_confidence(face_detector, rgb_frames,
+                                                                                    mtcnn):
+    found = face_detector.detect_with_weak(rgb_frames)
+
+    assert face_detector.weak_floor == pytest.approx(0.54)
+    assert [findings.detections for findings in found] == face_detector.detect(rgb_frames)
+    for findings, frame in zip(found, rgb_frames):
+        weak = [face for face in direct_faces(mtcnn, frame, 0.54, threshold_onet=0.54) if face["confidence"] < 0.9]
+        assert_same_faces(findings.weak, weak, frame)
+
+
 def test_a_face_scored_exactly_at_the_threshold_is_kept(face_detector, rgb_frames):
     from detectors.face import FaceDetector
 

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from detectors import Findings
 from detectors.stub import StubDetector
 from worker.logs import current_job_id
 from worker.pipeline import analyze
@@ -36,6 +37,21 @@ class SlowStub(StubDetector):
             raise RuntimeError(f"detect failed on batch {call}")
         time.sleep(0.05 * (2 - call % 3))
         return super().detect(frames)
+
+
+class WeakAfterFirstFrame(StubDetector):
+    """The stub's box, reported on the first detector frame and only weak on the later ones."""
+
+    def __init__(self):
+        super().__init__(batch_size=2)
+        self.frames_seen = 0
+
+    def detect_with_weak(self, frames):
+        results = []
+        for found in super().detect_with_weak(frames):
+            self.frames_seen += 1
+            results.append(found if self.frames_seen == 1 else Findings([], found.detections))
+        return results
 
 
 def frames_of(path, detector, tmp_path, **options) -> list[dict]:
@@ -97,3 +113,11 @@ def test_a_stop_request_ends_the_run_with_no_detect_thread_left(small_video, tmp
 
     assert detector.calls <= 3  # the fourth batch was never started
     assert detect_threads() == []
+
+
+def test_weak_detections_keep_the_track_reported_on_the_frames_between(small_video, tmp_path):
+    frames = frames_of(small_video, WeakAfterFirstFrame(), tmp_path, detect_every=3)
+
+    reported = [[(d["track_id"], d["source"]) for d in frame["detections"]] for frame in frames[:9]]
+    carried = [(1, "tracker")]
+    assert reported == [[(1, "detector")], carried, carried, [], carried, carried, [], carried, carried]

@@ -6,7 +6,8 @@ import pytest
 
 from conftest import write_test_video
 from worker.errors import VideoTooLarge, VideoTooLong, VideoUnreadable
-from worker.video import VideoReader
+from worker.cores import usable_cores
+from worker.video import VideoReader, decode_threads
 
 
 def test_vtest_decodes_341_frames_although_the_container_claims_682(data_dir):
@@ -32,11 +33,25 @@ def test_sampling_keeps_exact_indexes_and_times(data_dir):
 
 
 @pytest.mark.parametrize("content", [b"", b"hello, not a video\n" * 100])
-def test_files_that_are_not_video_are_unreadable(tmp_path, content):
+@pytest.mark.parametrize("threads", [None, 2])
+def test_files_that_are_not_video_are_unreadable(tmp_path, content, threads):
     path = tmp_path / "bad.mp4"
     path.write_bytes(content)
     with pytest.raises(VideoUnreadable):
-        list(VideoReader(str(path)).frames())
+        list(VideoReader(str(path), decode_threads=threads).frames())
+
+
+def test_decoding_threads_change_nothing_decoded(data_dir):
+    def decoded(threads):
+        with VideoReader(str(data_dir / "short_hamilton_clip.mp4"), decode_threads=threads) as reader:
+            return [(frame.index, frame.timestamp_ms, frame.image.sum()) for frame in reader.frames(sample_every=25)]
+
+    assert decoded(1) == decoded(4) == decoded(None)
+
+
+def test_a_gpu_gets_every_usable_core_for_decoding_and_a_cpu_two_at_most():
+    assert decode_threads(for_gpu=True) == usable_cores()
+    assert decode_threads(for_gpu=False) == min(2, usable_cores())
 
 
 def test_a_truncated_mp4_is_unreadable(tmp_path, data_dir):

@@ -10,7 +10,7 @@ from detectors import Detector
 from worker.clock import utc_now_iso
 from worker.pipeline import ProgressCallback, analyze
 from worker.results import ResultWriter
-from worker.video import VideoReader
+from worker.video import VideoReader, decode_threads
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +39,8 @@ def analyze_file(
     Returns the document's summary.
     """
     started_at = utc_now_iso(time.time())
-    with VideoReader(video_path, limits.max_frame_pixels, limits.max_duration_s) as reader, \
+    threads = decode_threads(for_gpu=any(d.on_gpu for d in detectors))
+    with VideoReader(video_path, limits.max_frame_pixels, limits.max_duration_s, threads) as reader, \
             ResultWriter(d.label for d in detectors) as writer:
         facts = analyze(reader, detectors, writer, sample_every, detect_every, on_progress, check_continue)
         header = {

@@ -14,6 +14,8 @@ class GpuReport:
     tensorflow_gpus: list[str] = dataclasses.field(default_factory=list)
     tensorflow_error: str | None = None
     tensorflow_built_with_cuda: bool | None = None
+    # How the worker will run on what TensorFlow sees: device, threads, batches.
+    settings: dict = dataclasses.field(default_factory=dict)
 
     @property
     def usable(self) -> bool:
@@ -33,6 +35,8 @@ class GpuReport:
         else:
             lines.append(f"TensorFlow: built with CUDA: {self.tensorflow_built_with_cuda}; "
                          f"{len(self.tensorflow_gpus)} GPU(s) {', '.join(self.tensorflow_gpus)}".rstrip())
+        if self.settings:
+            lines.append("worker settings: " + ", ".join(f"{name} {value}" for name, value in self.settings.items()))
         lines.append("usable GPU: yes" if self.usable else "usable GPU: no")
         return lines
 
@@ -72,13 +76,37 @@ def check_gpu(include_tensorflow: bool = True) -> GpuReport:
 
             from detectors import tf_runtime
 
-            tf_runtime.configure()  # memory growth must be set before TensorFlow touches a GPU
+            device = tf_runtime.configure()  # memory growth must be set before TensorFlow touches a GPU
 
             report.tensorflow_built_with_cuda = tf.test.is_built_with_cuda()
-            report.tensorflow_gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
+            gpus = tf.config.list_physical_devices("GPU")
+            report.tensorflow_gpus = [d.name for d in gpus]
+            report.settings = _worker_settings(device, gpus)
         except Exception as error:
             report.tensorflow_error = str(error) or type(error).__name__
     return report
+
+
+def _worker_settings(device: str, gpus: list) -> dict:
+    """What `videoscan run` would use here, as `detectors` and `worker.video` choose it."""
+    import tensorflow as tf
+
+    from detectors import tf_runtime
+    from detectors.face import FaceDetector
+    from detectors.human import HumanDetector
+    from worker.video import decode_threads
+
+    growth = all(tf.config.experimental.get_memory_growth(gpu) for gpu in gpus)
+    return {
+        "device": device,
+        **({"GPU memory growth": "on" if growth else "off"} if gpus else {}),
+        "TensorFlow threads (intra-op/inter-op)": (f"{tf.config.threading.get_intra_op_parallelism_threads()}/"
+                                                   f"{tf.config.threading.get_inter_op_parallelism_threads()}"),
+        "batches in inference at once": tf_runtime.inference_streams(),
+        "batch sizes (human/face)": "/".join(
+            str(tf_runtime.batch_size(None, cpu=d.cpu_batch, gpu=d.gpu_batch)) for d in (HumanDetector, FaceDetector)),
+        "decoding threads": decode_threads(for_gpu=bool(gpus)),
+    }
 
 
 class GpuSampler:

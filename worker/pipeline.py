@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from detectors import Detection, Detector
+from detectors import Detector, Findings
 from worker.errors import VideoUnreadable
 from worker.results import ResultWriter
 from worker.tracking import MultiTracker, tracking_view
@@ -96,7 +96,11 @@ def analyze(
         batch, detected = in_flight.popleft()
         found = iter(detected.result())  # re-raises an error in detect
         for frame in batch.frames:
-            tracked = tracker.observe(frame.gray, next(found)) if frame.detect else tracker.carry(frame.gray)
+            if frame.detect:
+                findings = next(found)
+                tracked = tracker.observe(frame.gray, findings.detections, findings.weak)
+            else:
+                tracked = tracker.carry(frame.gray)
             writer.add_frame(frame.index, frame.timestamp_ms, tracked)
         if on_progress:
             done = writer.frames_analyzed
@@ -131,20 +135,21 @@ def analyze(
     return facts
 
 
-def _detect(detectors: Sequence[Detector], batch: Batch) -> list[list[Detection]]:
-    """Every detector's detections on each detector frame of the batch, merged per frame."""
-    per_frame: list[list[Detection]] = [[] for frame in batch.frames if frame.detect]
+def _detect(detectors: Sequence[Detector], batch: Batch) -> list[Findings]:
+    """Every detector's findings on each detector frame of the batch, merged per frame."""
+    per_frame = [Findings([], []) for frame in batch.frames if frame.detect]
     for detector in detectors:
-        for i, found in enumerate(_detect_in_chunks(detector, batch.inputs[detector.name])):
-            per_frame[i].extend(found)
+        for merged, found in zip(per_frame, _detect_in_chunks(detector, batch.inputs[detector.name])):
+            merged.detections.extend(found.detections)
+            merged.weak.extend(found.weak)
     return per_frame
 
 
-def _detect_in_chunks(detector: Detector, inputs: list[np.ndarray]) -> list[list[Detection]]:
-    """Calls `detect` with at most the detector's own batch size."""
-    results: list[list[Detection]] = []
+def _detect_in_chunks(detector: Detector, inputs: list[np.ndarray]) -> list[Findings]:
+    """Calls the detector with at most its own batch size."""
+    results: list[Findings] = []
     for start in range(0, len(inputs), detector.batch_size):
-        results.extend(detector.detect(inputs[start : start + detector.batch_size]))
+        results.extend(detector.detect_with_weak(inputs[start : start + detector.batch_size]))
     return results
 
 

@@ -11,11 +11,14 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 
+from worker.cores import usable_cores
 from worker.errors import VideoTooLarge, VideoTooLong, VideoUnreadable
 
 # FFmpeg reports every damaged packet on stderr, which would break the JSON log stream;
 # damage is counted and reported in the result instead (read at each capture's open).
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+# OpenCV's own warnings too (a file FFmpeg cannot open gets one): VIDEO_UNREADABLE says it.
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 # Consecutive failed grabs after which the stream is taken to be over; damaged packets in
 # the middle of a file fail a grab or a few (a dozen seen on a real H.264 file), then it resumes.
 MAX_GRAB_FAILURES = 64
@@ -26,6 +29,14 @@ _CODECS = {
     "mp4v": "mpeg4", "fmp4": "mpeg4", "xvid": "mpeg4", "divx": "mpeg4",
     "mjpg": "mjpeg", "vp80": "vp8", "vp90": "vp9", "vp09": "vp9", "av01": "av1",
 }
+
+
+def decode_threads(for_gpu: bool) -> int:
+    """FFmpeg's decoding threads. Next to a GPU, decoding is what limits the frame rate (the
+    models run tens of times faster than on a CPU), so it gets every usable core; next to
+    CPU inference, two keep ahead of the models and leave them the other cores."""
+    cores = usable_cores()
+    return cores if for_gpu else min(cores, 2)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,10 +69,15 @@ class VideoReader:
     `duration_ms` and `measured_fps` describe what was really in the file: containers lie.
     """
 
-    def __init__(self, path: str, max_frame_pixels: int | None = None, max_duration_s: float | None = None):
+    def __init__(self, path: str, max_frame_pixels: int | None = None, max_duration_s: float | None = None,
+                 decode_threads: int | None = None):
+        """`decode_threads`: FFmpeg's decoding threads, else its default (one per CPU it counts)."""
         self.path = path
         self.max_duration_s = max_duration_s
-        self._capture = cv2.VideoCapture(str(path))
+        if decode_threads is None:
+            self._capture = cv2.VideoCapture(str(path))
+        else:
+            self._capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, decode_threads])
         if not self._capture.isOpened():
             raise VideoUnreadable("the file is not a readable video (empty, truncated or another format)")
         self.info = self._read_info()
