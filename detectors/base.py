@@ -13,8 +13,9 @@ import numpy as np
 LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 # Detections scored under `min_confidence` but at or above this share of it are weak: never
 # reported, they let the tracker keep following an object the detector still half sees.
-# 0.6 (persons 0.3, faces 0.54) follows ByteTrack's split between its two score bands.
-WEAK_SHARE = 0.6
+# Persons from 0.25, faces from 0.45: well above ByteTrack's 0.1, so a weak box is rarely
+# anything but the tracked object (see BENCHMARKS.md, interval detection).
+WEAK_SHARE = 0.5
 
 
 @dataclasses.dataclass(frozen=True)

@@ -70,10 +70,10 @@ def test_weak_detections_are_the_faces_scored_from_the_weak_floor_to_min_confide
                                                                                     mtcnn):
     found = face_detector.detect_with_weak(rgb_frames)
 
-    assert face_detector.weak_floor == pytest.approx(0.54)
+    assert face_detector.weak_floor == pytest.approx(0.45)
     assert [findings.detections for findings in found] == face_detector.detect(rgb_frames)
     for findings, frame in zip(found, rgb_frames):
-        weak = [face for face in direct_faces(mtcnn, frame, 0.54, threshold_onet=0.54) if face["confidence"] < 0.9]
+        weak = [face for face in direct_faces(mtcnn, frame, 0.45, threshold_onet=0.45) if face["confidence"] < 0.9]
         assert_same_faces(findings.weak, weak, frame)
 
 

@@ -83,10 +83,10 @@ def test_weak_detections_are_the_persons_scored_from_the_weak_floor_to_min_confi
                                                                                        graph):
     found = human_detector.detect_with_weak(rgb_frames)
 
-    assert human_detector.weak_floor == pytest.approx(0.3)
+    assert human_detector.weak_floor == pytest.approx(0.25)
     assert [findings.detections for findings in found] == human_detector.detect(rgb_frames)
     for findings, frame in zip(found, rgb_frames):
-        weak = [(box, score) for box, score in direct_persons(graph, frame, min_confidence=0.3) if score < 0.5]
+        weak = [(box, score) for box, score in direct_persons(graph, frame, min_confidence=0.25) if score < 0.5]
         assert_same_persons(findings.weak, weak)
     assert sum(len(findings.weak) for findings in found) >= 6  # vtest.avi has people the model half sees
 
