@@ -330,3 +330,14 @@ def test_min_cost_assignment_finds_the_optimum(shape):
         assert len(pairs) == min(shape)
         assert len({r for r, _ in pairs}) == len({c for _, c in pairs}) == min(shape)
         assert sum(cost[r, c] for r, c in pairs) == pytest.approx(best)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_assignment_equals_the_search_over_the_whole_matrix(seed):
+    """Pairs without rivals are taken without a search; what is left gets the optimal search."""
+    rng = np.random.default_rng(seed)
+    iou = np.where(rng.random((7, 9)) < 0.25, rng.random((7, 9)), 0.0)
+
+    admissible = np.where(iou >= 0.3, iou, 0.0)
+    whole = [(r, c) for r, c in min_cost_assignment(-admissible) if admissible[r, c] > 0]
+    assert assign(iou, threshold=0.3) == sorted(whole)
