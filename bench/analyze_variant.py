@@ -70,13 +70,10 @@ def _set_tensorflow_threads(intra: int | None, inter: int | None) -> None:
 
 
 def _set_decode_threads(threads: int) -> None:
-    """Every capture the worker opens asks FFmpeg for this many decoding threads."""
-    open_capture = cv2.VideoCapture
+    """Replaces the project's choice of FFmpeg decoding threads (worker.video.decode_threads)."""
+    import worker.analysis
 
-    def capture(path, *rest):
-        return open_capture(path, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, threads])
-
-    cv2.VideoCapture = capture
+    worker.analysis.decode_threads = lambda for_gpu: threads
 
 
 def _set_batch_sizes(batch_sizes: dict[str, int]) -> None:

@@ -24,9 +24,8 @@ class FaceDetector(Detector):
         self.batch_size = tf_runtime.batch_size(batch_size, cpu=self.cpu_batch, gpu=self.gpu_batch)
         self.streams = tf_runtime.inference_streams()
         self.model = f"mtcnn {importlib.metadata.version('mtcnn')}"
-        device = tf_runtime.configure()
-        self.on_gpu = device == "GPU:0"
-        self._mtcnn = MTCNN(device=device)
+        self.on_gpu = tf_runtime.on_gpu()
+        self._mtcnn = MTCNN(device=tf_runtime.configure())
         # ONet keeps scores strictly above its threshold; the next float down keeps a score equal
         # to the floor too, as every detector does. ONet keeps the weak faces as well, and they
         # change none of the others: its NMS lets a box be suppressed only by higher-scored ones.

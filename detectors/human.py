@@ -29,8 +29,7 @@ class HumanDetector(Detector):
         self.min_confidence = min_confidence
         self.batch_size = tf_runtime.batch_size(batch_size, cpu=self.cpu_batch, gpu=self.gpu_batch)
         self.streams = tf_runtime.inference_streams()
-        # Thread pools and GPU memory growth, before the model loads.
-        self.on_gpu = tf_runtime.configure() == "GPU:0"
+        self.on_gpu = tf_runtime.on_gpu()  # sets up TensorFlow before the model loads
         self._model = load_packaged_model() if model is None else load_model(model)
         self.model = self._model.description
 

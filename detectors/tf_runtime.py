@@ -44,7 +44,12 @@ def batch_size(requested: int | None, cpu: int, gpu: int) -> int:
         if requested < 1:
             raise ValueError(f"batch_size must be at least 1, not {requested}")
         return requested
-    return cpu if configure() == "CPU:0" else gpu
+    return gpu if on_gpu() else cpu
+
+
+def on_gpu() -> bool:
+    """Whether the models run on a GPU (TensorFlow set up on first call)."""
+    return configure() != "CPU:0"
 
 
 @functools.cache
