@@ -18,7 +18,7 @@ from detectors.stub import StubDetector
 from helpers import read_result, send, upload
 from worker.errors import VideoUnreadable
 from worker.jobs import JobStore
-from worker.logs import configure_logging
+from worker.logs import configure_logging, redact
 from worker.pipeline import analyze
 from worker.results import ResultWriter
 from worker.workdir import TEMP_PREFIX, private_workdir, remove_stale_workdirs
@@ -144,3 +144,17 @@ def test_logs_never_carry_credentials_or_presigned_urls():
     for secret in ("AKIAIOSFODNN7EXAMPLE", "0123456789abcdef", "IQoJb3JpZ2luX2Vj", "wJalrXUtnFEMI"):
         assert secret not in line
     assert "X-Amz-Signature=[redacted]" in line
+
+
+@pytest.mark.parametrize("text, secret", [
+    # a presigned URL carried, percent-encoded, inside another URL's query
+    ("next=https%3A%2F%2Fb.s3.amazonaws.com%2Fv.mp4%3FX-Amz-Signature%3Dfeedc0ffee1234%26X-Amz-Date%3D2026",
+     "feedc0ffee1234"),
+    ("X-Amz-Security-Token%3dIQoJb3JpZ2luX2Vj%26x=1", "IQoJb3JpZ2luX2Vj"),
+    # credentials files and SDK configs without the aws_ prefix
+    ("secret_access_key: wJalrXUtnFEMI/K7MDENG", "wJalrXUtnFEMI"),
+    ("session_token = FwoGZXIvYXdzEBYaDH", "FwoGZXIvYXdzEBYaDH"),
+])
+def test_log_redaction_catches_encoded_signatures_and_unprefixed_keys(text, secret):
+    line = redact(text)
+    assert secret not in line and "[redacted]" in line
