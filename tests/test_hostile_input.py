@@ -72,10 +72,10 @@ class StalledReader:
         self.released = True
 
 
-def test_a_stalled_decoder_fails_the_job_instead_of_hanging_it(monkeypatch):
+def test_a_stalled_decoder_fails_the_job_instead_of_hanging_it(monkeypatch, tmp_path):
     monkeypatch.setattr("worker.pipeline.DECODER_EXIT_S", 0.2)
     reader = StalledReader()
-    with ResultWriter(["object"]) as writer, pytest.raises(VideoUnreadable, match="stalled"):
+    with ResultWriter(["object"], str(tmp_path)) as writer, pytest.raises(VideoUnreadable, match="stalled"):
         analyze(reader, [StubDetector()], writer, stall_timeout_s=0.5)
     assert reader.released  # the capture is left to the stuck thread, not freed under it
 
@@ -158,3 +158,43 @@ def test_logs_never_carry_credentials_or_presigned_urls():
 def test_log_redaction_catches_encoded_signatures_and_unprefixed_keys(text, secret):
     line = redact(text)
     assert secret not in line and "[redacted]" in line
+
+
+# A worker whose detector never returns, so that it can be killed mid-job, deterministically.
+STUCK_WORKER = """
+import threading
+from detectors.stub import StubDetector
+from worker.aws import AwsClients
+from worker.config import Settings
+from worker.detector_pool import DetectorPool
+from worker.worker import Worker
+
+class Stuck(StubDetector):
+    def detect(self, frames):
+        print("detecting", flush=True)
+        threading.Event().wait()
+
+settings = Settings.load()
+Worker(settings, AwsClients.create(settings.region), pool=DetectorPool(build=lambda name, **o: Stuck())).run(drain=True)
+"""
+
+
+def test_a_worker_killed_mid_job_leaves_no_file_outside_its_work_directory(clients, resources, small_video, tmp_path):
+    # given a worker, with its own temporary root, killed while a job is being analysed
+    temp_root = tmp_path / "tmp"
+    temp_root.mkdir()
+    video = upload(clients, resources.results_bucket, "in/small.mp4", small_video)
+    send(clients, resources, {"video": video, "detectors": ["stub"], "job_id": "killed-mid-job"})
+    victim = subprocess.Popen([sys.executable, "-c", STUCK_WORKER], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "TMPDIR": str(temp_root)})
+    try:
+        assert victim.stdout.readline().strip() == "detecting"
+    finally:
+        victim.kill()
+        victim.wait()
+
+    # when the next worker starts and removes what dead workers left
+    remove_stale_workdirs(str(temp_root))
+
+    # then nothing the job wrote is left
+    assert list(temp_root.iterdir()) == []
