@@ -53,9 +53,10 @@ class Storage:
         try:
             self._s3.upload_file(path, bucket, key, ExtraArgs={"ContentType": "application/json"})
         except (ClientError, S3UploadFailedError) as error:
-            if "NoSuchBucket" in str(error):
+            code = _error_code(error)
+            if code == "NoSuchBucket":
                 raise InvalidMessage(f"output: bucket {bucket!r} does not exist") from error
-            if "AccessDenied" in str(error):
+            if code in _DENIED:
                 raise AccessDenied(f"writing {uri} was denied") from error
             raise
 
@@ -73,8 +74,17 @@ class Storage:
             raise _translate(error, uri) from error
 
 
+def _error_code(error: Exception) -> str:
+    """S3's error code, never the message text (which quotes the bucket and key, any text).
+
+    upload_file raises S3UploadFailedError while handling the ClientError, which carries the code.
+    """
+    client_error = error if isinstance(error, ClientError) else error.__context__
+    return client_error.response.get("Error", {}).get("Code", "") if isinstance(client_error, ClientError) else ""
+
+
 def _translate(error: ClientError, uri: str) -> Exception:
-    code = error.response.get("Error", {}).get("Code", "")
+    code = _error_code(error)
     if code in _NOT_FOUND:
         return VideoNotFound(f"{uri} does not exist")
     if code in _DENIED:
