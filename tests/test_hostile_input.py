@@ -198,3 +198,16 @@ def test_a_worker_killed_mid_job_leaves_no_file_outside_its_work_directory(clien
 
     # then nothing the job wrote is left
     assert list(temp_root.iterdir()) == []
+
+
+def test_an_hls_playlist_naming_a_local_file_is_unreadable(clients, resources, make_worker, small_video):
+    # given a playlist in an allowed bucket whose one segment is a file on the worker's disk
+    playlist = f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:2.0,\nfile://{small_video}\n#EXT-X-ENDLIST\n"
+    clients.s3.put_object(Bucket=resources.results_bucket, Key="in/list.m3u8", Body=playlist.encode())
+    send(clients, resources, {"video": f"s3://{resources.results_bucket}/in/list.m3u8", "detectors": ["stub"],
+                              "job_id": "playlist"})
+
+    make_worker(allowed_buckets=frozenset([resources.results_bucket])).run(drain=True)
+
+    record = JobStore(clients.dynamodb, resources.jobs_table).get("playlist")
+    assert (record["status"], record["error"]["code"]) == ("FAILED", "VIDEO_UNREADABLE")
