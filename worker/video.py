@@ -23,7 +23,8 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 # these options to every open, and reads them at each open.
 SINGLE_FILE_DEMUXERS = ("mov", "avi", "matroska", "mpegts", "mpeg", "flv", "asf", "ogg", "ivf", "nut",
                         "h264", "hevc", "m4v")
-os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = f"format_whitelist;{','.join(SINGLE_FILE_DEMUXERS)}|protocol_whitelist;file"
+os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = (f"format_whitelist;{','.join(SINGLE_FILE_DEMUXERS)}"
+                                              "|protocol_whitelist;file")
 # OpenCV's own warnings too (a file FFmpeg cannot open gets one): VIDEO_UNREADABLE says it.
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 # Consecutive failed grabs after which the stream is taken to be over; damaged packets in
