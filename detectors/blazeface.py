@@ -47,7 +47,9 @@ def decode(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarray) -
     centres = raw_boxes[:, 0:2] / COORD_SCALE + anchors
     half_sizes = raw_boxes[:, 2:4] / COORD_SCALE / 2
     boxes = np.concatenate([centres - half_sizes, centres + half_sizes], axis=1)
-    scores = 1.0 / (1.0 + np.exp(-np.clip(raw_scores.reshape(-1), -SCORE_CLIP, SCORE_CLIP)))
+    # In float64: exp(100) overflows float32 (to the right limit, but with a warning).
+    clipped = np.clip(raw_scores.reshape(-1).astype(np.float64), -SCORE_CLIP, SCORE_CLIP)
+    scores = 1.0 / (1.0 + np.exp(-clipped))
     return boxes, scores
 
 

@@ -19,10 +19,9 @@ from detectors.face_findings import findings_from_rows
 from detectors.onet_refine import OnetRefiner
 from worker.cores import usable_cores
 
-# Proposals BlazeFace passes to ONet: lower than MediaPipe's own 0.5, since ONet decides.
-PROPOSAL_SCORE = 0.5
-# BlazeFace's boxes are tighter than the boxes MTCNN's RNet hands ONet: grown by this before ONet.
-PROPOSAL_GROWTH = 1.0
+# Proposals BlazeFace passes to ONet: below MediaPipe's own 0.5 (more small faces reach ONet,
+# which decides; see BENCHMARKS.md, faces).
+PROPOSAL_SCORE = 0.3
 
 
 class BlazeFaceOnetDetector(Detector):
@@ -49,8 +48,7 @@ class BlazeFaceOnetDetector(Detector):
         """One batch of prepared RGB frames -> each frame's faces and weak faces."""
         if len({frame.shape for frame in frames}) > 1:
             return [self.detect_batch([frame])[0] for frame in frames]
-        proposals = [_grown(found, PROPOSAL_GROWTH) for found in self._blazeface.propose(frames)]
-        rows = self._onet.refine(frames, proposals, self._above_weak_floor)
+        rows = self._onet.refine(frames, self._blazeface.propose(frames), self._above_weak_floor)
         height, width = frames[0].shape[:2]
         return findings_from_rows(rows, len(frames), height, width, self.label, self._above_min_confidence)
 
@@ -63,8 +61,3 @@ class BlazeFaceOnetDetector(Detector):
     def detect(self, frames: Sequence[np.ndarray]) -> list[list[Detection]]:
         return [found.detections for found in self.detect_with_weak(frames)]
 
-
-def _grown(proposals: np.ndarray, factor: float) -> np.ndarray:
-    centres = (proposals[:, 0:2] + proposals[:, 2:4]) / 2
-    half_sizes = (proposals[:, 2:4] - proposals[:, 0:2]) * factor / 2
-    return np.column_stack([centres - half_sizes, centres + half_sizes, proposals[:, 4]])
