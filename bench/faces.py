@@ -4,7 +4,8 @@ Quality: faces_dev's 12 photographs, each letterboxed into a 1280x720 frame; fac
 high count (reported by height band), `ignore` boxes are neither misses nor false positives
 (bench/annotated.py). Speed: each model built and warmed up on one batch first, then the median
 over rounds of the time a frame on short_hamilton_clip.mp4 (its first 64 frames, 640x360) and
-on the letterboxed faces_dev frames (1280x720), in the detector's own batches.
+on the letterboxed faces_dev frames (1280x720), in the detector's own batches, the two models in
+interleaved rounds.
 
     PYTHONPATH=. .venv/bin/python bench/faces.py [--quick] [--rounds N]
 """
@@ -31,20 +32,26 @@ def main() -> None:
     frames = letterboxed(DATA_DIR / "faces_dev")
     rgb_720p = [cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB) for frame in frames]
     hamilton = _video_frames(data_video(HAMILTON), 16 if args.quick else HAMILTON_FRAMES)
-    tallies, seconds = {}, {}
-    for model in MODELS:
-        detector = build_detector("face", model=model)
+    detectors = {model: build_detector("face", model=model) for model in MODELS}
+    tallies = {}
+    for model, detector in detectors.items():
         print(f"{model}: {detector.model}", flush=True)
         tallies[model] = _score(detector, frames, rgb_720p)
         detector.detect(hamilton[: detector.batch_size])  # warm-up: first calls build graphs
-        for name, clip in (("hamilton 640x360", hamilton), ("faces_dev 1280x720", rgb_720p)):
-            rounds = [_time_a_frame(detector, clip) for _ in range(args.rounds)]
-            seconds[model, name] = median(rounds)
-            print(f"  {name}: {1000 * seconds[model, name]:.1f} ms a frame "
-                  f"(rounds: {', '.join(f'{1000 * s:.1f}' for s in rounds)})", flush=True)
         tally = tallies[model]
         print(f"  faces_dev: recall {tally.recall:.3f}, precision {tally.precision:.3f} "
               f"({tally.true_positives} found, {tally.false_positives} false), by height: {tally.band_recalls()}")
+    clips = {"hamilton 640x360": hamilton, "faces_dev 1280x720": rgb_720p}
+    # Rounds interleave the models, so that both meet the same load.
+    rounds = {(model, name): [] for model in MODELS for name in clips}
+    for _ in range(args.rounds):
+        for name, clip in clips.items():
+            for model, detector in detectors.items():
+                rounds[model, name].append(_time_a_frame(detector, clip))
+    seconds = {key: median(values) for key, values in rounds.items()}
+    for (model, name), values in rounds.items():
+        print(f"{model} on {name}: {1000 * seconds[model, name]:.1f} ms a frame "
+              f"(rounds: {', '.join(f'{1000 * s:.1f}' for s in values)})")
     reference, fast = tallies["mtcnn"], tallies["blazeface-mtcnn"]
     verdicts = [verdict(f"speed on {name}", seconds["mtcnn", name] / seconds["blazeface-mtcnn", name], 5.0)
                 for name in ("hamilton 640x360", "faces_dev 1280x720")]

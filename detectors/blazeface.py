@@ -28,9 +28,9 @@ SCORE_CLIP = 100.0
 # NonMaxSuppressionCalculator: weighted, IoU 0.3.
 MERGE_IOU = 0.3
 # Raw boxes merged a view at most, the best-scored first: bounds the merge's IoU matrix.
-MAX_VIEW_PROPOSALS = 500
+MAX_VIEW_PROPOSALS = 200
 VIEW_OVERLAP = 0.2
-SMALLEST_VIEW = INPUT_SIZE * 3 // 2
+SMALLEST_HALF_VIEW = INPUT_SIZE * 7 // 4
 
 
 def anchor_centres(input_size: int = INPUT_SIZE, stride: int = STRIDE, offset: float = ANCHOR_OFFSET) -> np.ndarray:
@@ -57,15 +57,13 @@ def decode(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarray) -
 
 def square_views(width: int, height: int) -> list[tuple[int, int, int]]:
     """(left, top, side) squares the model sees a frame as: the frame's height (or width) as
-    overlapping squares (a 16:9 frame as two), then squares of half that side, and so on while a
-    view still has at least 1.5 times the model's input side, for faces too small at the first.
+    overlapping squares (a 16:9 frame as two), then, where half that side still holds 1.75
+    model inputs (720p and up), squares of half the side (or of two inputs, if more: fewer
+    views), for faces too small in the first; 720p gets two squares of 720 and twelve of 384.
     Neighbours overlap by at least a fifth, so a face cut by one view's edge is whole in another."""
-    views, side = [], min(width, height)
-    while True:
-        views += [(left, top, side) for top in _starts(height, side) for left in _starts(width, side)]
-        side //= 2
-        if side < SMALLEST_VIEW:
-            return views
+    short = min(width, height)
+    sides = [short] + ([max(short // 2, 2 * INPUT_SIZE)] if short // 2 >= SMALLEST_HALF_VIEW else [])
+    return [(left, top, side) for side in sides for top in _starts(height, side) for left in _starts(width, side)]
 
 
 def _starts(length: int, side: int) -> list[int]:
@@ -96,9 +94,10 @@ def weighted_merge(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float =
             taken |= overlaps[index]
     heads = np.flatnonzero(is_head)
     owner = heads[np.argmax(overlaps[heads], axis=0)]  # the first (best) head overlapping each box
-    merged = [[*np.average(boxes[owner == head], axis=0, weights=scores[owner == head]), scores[head]]
-              for head in heads]
-    return np.asarray(merged, np.float32).reshape(-1, 5)
+    sums = np.zeros((len(boxes), 4))
+    np.add.at(sums, owner, boxes * scores[:, None])
+    weights = np.bincount(owner, weights=scores, minlength=len(boxes))
+    return np.column_stack([sums[heads] / weights[heads, None], scores[heads]]).astype(np.float32)
 
 
 def _iou_matrix(boxes: np.ndarray) -> np.ndarray:

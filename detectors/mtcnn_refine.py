@@ -26,8 +26,9 @@ EMPTY = np.empty((0, 16))
 class MtcnnRefiner:
     def __init__(self, device: str):
         self._device = device
-        self._rnet = StageRNet()._model
-        self._onet = StageONet()._model
+        # Traced once for any number of crops: eager Keras calls cost more than the networks.
+        self._rnet = _traced(StageRNet()._model, 24)
+        self._onet = _traced(StageONet()._model, 48)
 
     def refine(self, frames: Sequence[np.ndarray], proposals: Sequence[np.ndarray], threshold: float) -> np.ndarray:
         """RNet then ONet on each frame's proposals (rows x1, y1, x2, y2, score in pixels; frames of
@@ -42,6 +43,7 @@ class MtcnnRefiner:
             return EMPTY
         bboxes = resize_to_square(np.concatenate(rows).astype(np.float64))
         with tf.device(self._device):
+            frames = tf.convert_to_tensor(np.stack(frames))
             offsets, scores = self._rnet(self._patches(frames, bboxes, 24))
         bboxes = adjust_bboxes(replace_confidence(bboxes, scores.numpy()), offsets.numpy())
         bboxes = pick_matches(bboxes, score_threshold=RNET_THRESHOLD)
@@ -56,15 +58,20 @@ class MtcnnRefiner:
         if not len(bboxes):
             return EMPTY
         bboxes = smart_nms_from_bboxes(bboxes, threshold=ONET_NMS, method="min", initial_sort=True)
-        return limit_bboxes(bboxes, images_shapes=np.asarray([frame.shape for frame in frames]), limit_landmarks=False)
+        shapes = np.repeat([frames.shape[1:]], frames.shape[0], axis=0)
+        return limit_bboxes(bboxes, images_shapes=shapes, limit_landmarks=False)
 
     @staticmethod
-    def _patches(frames: Sequence[np.ndarray], bboxes: np.ndarray, size: int) -> tf.Tensor:
+    def _patches(frames: tf.Tensor, bboxes: np.ndarray, size: int) -> tf.Tensor:
         """Square crops normalised as MTCNN normalises its frames. Cropped from the uint8 frames and
         normalised after (the resize is linear), so the frames are never copied to float; outside
         the frame MTCNN crops the zeros of its normalised image, which is 127.5 here."""
-        height, width = frames[0].shape[:2]
+        height, width = frames.shape[1:3]
         corners = bboxes[:, [2, 1, 4, 3]] / np.asarray([height, width, height, width])
-        patches = tf.image.crop_and_resize(np.stack(frames), corners.astype(np.float32), bboxes[:, 0].astype(np.int32),
+        patches = tf.image.crop_and_resize(frames, corners.astype(np.float32), bboxes[:, 0].astype(np.int32),
                                            (size, size), extrapolation_value=127.5)
         return (patches - 127.5) / 128
+
+
+def _traced(model, size: int):
+    return tf.function(model, input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)])

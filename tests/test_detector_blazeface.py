@@ -40,8 +40,9 @@ def test_decoding_places_a_box_relative_to_its_anchor_in_input_pixels():
     assert scores[0] == pytest.approx(0.0, abs=1e-30)
 
 
-@pytest.mark.parametrize("width, height", [(1280, 720), (640, 360), (1920, 1080), (480, 640), (500, 500)])
-def test_views_are_squares_that_cover_the_frame_and_overlap(width, height):
+@pytest.mark.parametrize("width, height, levels", [(1280, 720, 2), (640, 360, 1), (1920, 1080, 2), (480, 640, 1),
+                                                   (500, 500, 1)])
+def test_views_are_squares_that_cover_the_frame_at_one_or_two_scales(width, height, levels):
     views = square_views(width, height)
 
     first = [view for view in views if view[2] == min(width, height)]
@@ -53,7 +54,8 @@ def test_views_are_squares_that_cover_the_frame_and_overlap(width, height):
             if view_side == side:
                 covered[top : top + side, left : left + side] = True
         assert covered.all()
-    assert min(view[2] for view in views) >= INPUT_SIZE * 1.5
+    assert len({view[2] for view in views}) == levels
+    assert min(view[2] for view in views) >= INPUT_SIZE * 1.75  # small faces stay large enough to find
 
 
 def test_overlapping_proposals_merge_into_their_score_weighted_mean():
@@ -71,7 +73,7 @@ def test_overlapping_proposals_merge_into_their_score_weighted_mean():
 # -- the real model ---------------------------------------------------------------------------------
 
 # Recall measured on faces_dev letterboxed into 1280x720 (BENCHMARKS.md, faces), less a margin.
-RECALL_FLOOR = 0.42
+RECALL_FLOOR = 0.62
 
 
 @pytest.fixture(scope="module")
