@@ -58,11 +58,11 @@ def decode(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarray) -
 def square_views(width: int, height: int) -> list[tuple[int, int, int]]:
     """(left, top, side) squares the model sees a frame as: the frame's height (or width) as
     overlapping squares (a 16:9 frame as two), then, where half that side still holds 1.75
-    model inputs (720p and up), squares of half the side (or of two inputs, if more: fewer
-    views), for faces too small in the first; 720p gets two squares of 720 and twelve of 384.
-    Neighbours overlap by at least a fifth, so a face cut by one view's edge is whole in another."""
+    model inputs (720p and up), squares of half the side, for faces too small in the first:
+    720p gets two squares of 720 and fifteen of 360. Neighbours overlap by at least a fifth,
+    so a face cut by one view's edge is whole in another."""
     short = min(width, height)
-    sides = [short] + ([max(short // 2, 2 * INPUT_SIZE)] if short // 2 >= SMALLEST_HALF_VIEW else [])
+    sides = [short] + ([short // 2] if short // 2 >= SMALLEST_HALF_VIEW else [])
     return [(left, top, side) for side in sides for top in _starts(height, side) for left in _starts(width, side)]
 
 
