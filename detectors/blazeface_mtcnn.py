@@ -47,12 +47,13 @@ class BlazeFaceMtcnnDetector(Detector):
 
     def detect_batch(self, frames: Sequence[np.ndarray]) -> list[Findings]:
         """One batch of prepared RGB frames -> each frame's faces and weak faces."""
-        if len({frame.shape for frame in frames}) > 1:
+        if len({frame.shape for frame in frames}) > 1:  # RNet and ONet crop from one stack of frames
             return [self.detect_batch([frame])[0] for frame in frames]
         rows = self._refiner.refine(frames, self._blazeface.propose(frames), self._above_weak_floor)
         height, width = frames[0].shape[:2]
         return findings_from_rows(rows, len(frames), height, width, self.label, self._above_min_confidence)
 
+    # Today's Detector interface, in batches of `batch_size`.
     def detect_with_weak(self, frames: Sequence[np.ndarray]) -> list[Findings]:
         results: list[Findings] = []
         for start in range(0, len(frames), self.batch_size):
