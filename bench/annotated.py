@@ -51,9 +51,9 @@ def letterboxed(folder: pathlib.Path, size: tuple[int, int] = (1280, 720)) -> li
 class Tally:
     """Counted boxes found and missed by height band, and false positives."""
 
-    bands: tuple[float, ...]
-    found: np.ndarray = None
-    total: np.ndarray = None
+    bands: tuple[float, ...]  # lower edges of the height bands, in pixels; the first is the counted minimum
+    found: np.ndarray = dataclasses.field(init=False)
+    total: np.ndarray = dataclasses.field(init=False)
     true_positives: int = 0
     false_positives: int = 0
 

@@ -138,7 +138,7 @@ class BlazeFace:
 
     def _propose(self, frame: np.ndarray) -> np.ndarray:
         views = square_views(frame.shape[1], frame.shape[0])
-        raw_boxes, raw_scores = self.run(np.stack([_model_input(frame, view) for view in views]))
+        raw_boxes, raw_scores = self.run(np.stack([model_input(frame, view) for view in views]))
         merged = []
         for (left, top, side), view_boxes, view_scores in zip(views, raw_boxes, raw_scores):
             boxes, scores = decode(view_boxes, view_scores, self._anchors)
@@ -169,7 +169,7 @@ class BlazeFace:
         return boxes.reshape(len(inputs), count, -1), scores.reshape(len(inputs), count, 1)
 
 
-def _model_input(frame: np.ndarray, view: tuple[int, int, int]) -> np.ndarray:
+def model_input(frame: np.ndarray, view: tuple[int, int, int]) -> np.ndarray:
     """A square view resized to 192x192, scaled to [-1, 1] as MediaPipe's ImageToTensor does."""
     left, top, side = view
     square = cv2.resize(frame[top : top + side, left : left + side], (INPUT_SIZE, INPUT_SIZE),

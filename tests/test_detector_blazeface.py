@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from detectors.base import LANDMARK_NAMES
-from detectors.blazeface import INPUT_SIZE, anchor_centres, decode, square_views, weighted_merge
+from detectors.blazeface import INPUT_SIZE, anchor_centres, decode, model_input, square_views, weighted_merge
 from helpers import read_frames
 
 
@@ -107,9 +107,7 @@ def test_blazeface_finds_the_annotated_faces_of_a_group_photo(face_detector, fac
 
 @pytest.mark.slow
 def test_a_batched_run_equals_one_input_at_a_time(face_detector, hamilton):
-    from detectors.blazeface import _model_input
-
-    inputs = np.stack([_model_input(frame, view) for frame in hamilton for view in square_views(640, 360)])
+    inputs = np.stack([model_input(frame, view) for frame in hamilton for view in square_views(640, 360)])
     blazeface = face_detector._blazeface
 
     boxes, scores = blazeface.run(inputs)
