@@ -16,13 +16,29 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.divide(overlap, union, out=np.zeros_like(overlap), where=union > 0)
 
 
-def assign(iou: np.ndarray, threshold: float) -> list[tuple[int, int]]:
-    """(row, column) pairs with the largest total IoU among pairs at or above `threshold`, in row order."""
+def assign(iou: np.ndarray, threshold: float, bonus: np.ndarray | None = None) -> list[tuple[int, int]]:
+    """(row, column) pairs with the largest total IoU (plus `bonus`, where given) among pairs whose IoU is
+    at or above `threshold`, in row order."""
     if not iou.size:
         return []
-    admissible = np.where(iou >= threshold, iou, 0.0)
-    rows, columns = linear_sum_assignment(admissible, maximize=True)
-    return [(int(r), int(c)) for r, c in zip(rows, columns) if admissible[r, c] > 0]
+    admissible = iou >= threshold
+    # An admissible pair always scores above the inadmissible ones (at zero), whatever its bonus.
+    score = np.where(admissible, np.maximum(iou + (0.0 if bonus is None else bonus), 1e-6), 0.0)
+    rows, columns = linear_sum_assignment(score, maximize=True)
+    return [(int(r), int(c)) for r, c in zip(rows, columns) if admissible[r, c]]
+
+
+def direction_agreement(tracks: np.ndarray, origins: np.ndarray, found: np.ndarray) -> np.ndarray:
+    """How well the step from each track's last observed centre to each detection's centre keeps the
+    track's direction (OC-SORT's observation-centric momentum, Cao et al. 2023): from 0.5 (same
+    direction) to -0.5 (opposite); 0 for a track without a direction. `tracks` (n, 2) unit vectors or
+    zeros, `origins` (n, 2) last observed centres, `found` (m, 4) detection boxes."""
+    steps = found[None, :, :2] - origins[:, None, :]
+    lengths = np.linalg.norm(steps, axis=2, keepdims=True)
+    steps = np.divide(steps, lengths, out=np.zeros_like(steps), where=lengths > 0)
+    cosine = np.clip((steps * tracks[:, None, :]).sum(axis=2), -1.0, 1.0)
+    known = (np.abs(tracks).sum(axis=1) > 0)[:, None] & (lengths[..., 0] > 0)
+    return np.where(known, (np.pi / 2 - np.arccos(cosine)) / np.pi, 0.0)
 
 
 def centre_size(box: Box) -> np.ndarray:

@@ -14,6 +14,7 @@ import numpy as np
 # Uncertainty of a measured position, and of a velocity per step, as shares of the box's height.
 POSITION_NOISE = 1 / 20
 VELOCITY_NOISE = 1 / 160
+MEASUREMENT_NOISE = 1 / 20
 # The aspect's own noise: a person's outline changes shape slowly.
 ASPECT_NOISE, ASPECT_VELOCITY_NOISE, ASPECT_MEASUREMENT_NOISE = 1e-2, 1e-5, 1e-1
 
@@ -54,8 +55,8 @@ class BoxFilter:
     def update(self, measured: np.ndarray) -> None:
         """Corrects the estimate with a measured (cx, cy, aspect, height)."""
         height = self.mean[3]
-        noise = np.diag(np.square([POSITION_NOISE * height, POSITION_NOISE * height, ASPECT_MEASUREMENT_NOISE,
-                                   POSITION_NOISE * height]))
+        noise = np.diag(np.square([MEASUREMENT_NOISE * height, MEASUREMENT_NOISE * height, ASPECT_MEASUREMENT_NOISE,
+                                   MEASUREMENT_NOISE * height]))
         projected = self.covariance[:4, :4] + noise
         # The gain K = P H^T S^-1, from the symmetric system S K^T = H P.
         gain = np.linalg.solve(projected, self.covariance[:4]).T

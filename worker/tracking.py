@@ -27,13 +27,16 @@ import cv2
 import numpy as np
 
 from detectors import Detection
-from worker.association import assign, centre_size, corners, iou_matrix
+from worker.association import assign, centre_size, corners, direction_agreement, iou_matrix
 from worker.box_flow import box_motions
 from worker.tracks import Track
 
 # Width of the tracker's grayscale view: optical flow holds on small people in crowds at 640
 # (81% of vtest.avi's boxes, against 67% at 480) for a fraction of a millisecond more.
 TRACKING_WIDTH = 640
+# Weight of a track's direction against IoU in matching (OC-SORT's inertia): where people cross,
+# boxes overlap alike, and which way each was going tells them apart.
+MOMENTUM_WEIGHT = 0.2
 # A box narrower or shorter than this many pixels of the gray frame has left or collapsed.
 MIN_BOX_PX = 2.0
 
@@ -81,10 +84,12 @@ class MultiTracker:
     image (the motion model alone carries the boxes).
     """
 
-    def __init__(self, iou_threshold: float = 0.3, weak_iou_threshold: float = 0.5, min_hits: int = 2,
-                 lost_s: float = 1.0):
+    def __init__(self, iou_threshold: float = 0.2, tentative_iou_threshold: float = 0.3,
+                 weak_iou_threshold: float = 0.5, min_hits: int = 2, lost_s: float = 2.0):
+        # ByteTrack's thresholds: a track that has not yet proved itself, or a weak detection, must
+        # overlap more to be matched.
         self.iou_threshold = iou_threshold
-        # Weak detections are less sure of their object: they must overlap their track more.
+        self.tentative_iou_threshold = tentative_iou_threshold
         self.weak_iou_threshold = weak_iou_threshold
         self.min_hits = min_hits
         self.lost_ms = lost_s * 1000.0
@@ -151,7 +156,13 @@ class MultiTracker:
         tracks = self._tracks.setdefault(label, [])
         predicted = np.array([t.predict() for t in tracks]).reshape(-1, 4)
         found = np.array([centre_size(d.box) for d in detections]).reshape(-1, 4)
-        track_of = {d: tracks[t] for t, d in assign(iou_matrix(predicted, found), self.iou_threshold)}
+        momentum = MOMENTUM_WEIGHT * direction_agreement(
+            np.array([t.direction() for t in tracks]).reshape(-1, 2),
+            np.array([t.observed_centre for t in tracks]).reshape(-1, 2), found)
+        iou = iou_matrix(predicted, found)
+        tentative = np.array([t.tentative for t in tracks], bool)
+        iou[tentative] = np.where(iou[tentative] >= self.tentative_iou_threshold, iou[tentative], 0.0)
+        track_of = {d: tracks[t] for t, d in assign(iou, self.iou_threshold, momentum)}
         for d, track in track_of.items():
             track.match(detections[d], timestamp_ms, True)
         # ByteTrack's second association: only confirmed tracks the detector saw last time.

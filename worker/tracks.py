@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 from collections.abc import Mapping
 
@@ -11,6 +12,10 @@ from detectors import Box, Detection
 from worker.association import centre_size, clipped, corners
 from worker.box_flow import BoxMotion
 from worker.kalman import BoxFilter, measurement
+
+# A track's direction is the way its last few observed centres went: more than two, so detector
+# jitter does not turn it, few, so a turn does.
+DIRECTION_SPAN = 4
 
 
 @dataclasses.dataclass(eq=False)
@@ -35,12 +40,15 @@ class Track:
     # observation-centric re-update), instead of trusting a velocity that drifted while nothing was seen.
     _observed: BoxFilter | None = None
     _observed_at: np.ndarray | None = None
+    _centres: collections.deque = dataclasses.field(default_factory=lambda: collections.deque(maxlen=DIRECTION_SPAN))
 
     @classmethod
     def start(cls, detection: Detection, timestamp_ms: float) -> Track:
         box = centre_size(detection.box)
         estimate = BoxFilter.start(measurement(box))
-        return cls(detection, estimate, box, timestamp_ms, _observed=estimate.copy(), _observed_at=measurement(box))
+        track = cls(detection, estimate, box, timestamp_ms, _observed=estimate.copy(), _observed_at=measurement(box))
+        track._centres.append(box[:2])
+        return track
 
     @property
     def tentative(self) -> bool:
@@ -65,9 +73,20 @@ class Track:
             self.estimate.predict()
         self.estimate.update(observed)
         self._observed, self._observed_at = self.estimate.copy(), observed
+        self._centres.append(box[:2])
         self.detection, self.box, self.seen_ms = detection, box, timestamp_ms
         self.hits += reported
         self.missed = self.steps = 0
+
+    @property
+    def observed_centre(self) -> np.ndarray:
+        return self._centres[-1]
+
+    def direction(self) -> np.ndarray:
+        """The unit vector its observed centres moved along lately; zeros while unknown."""
+        step = self._centres[-1] - self._centres[0]
+        length = np.linalg.norm(step)
+        return step / length if length > 0 else np.zeros(2)
 
     def flow(self, motion: BoxMotion, width: int, height: int) -> None:
         """Optical flow moved the object: the moved box is the estimate, and a measurement for the filter."""
