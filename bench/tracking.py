@@ -7,7 +7,8 @@ MOTChallenge benchmark counts them; HOTA from `hota.py`), next to SORT (`sort_ba
 detections. Two settings: every frame a detector frame, and every fifth frame (the tracker carries
 its boxes across the four between with its motion model alone, there are no images; scored on the
 detector frames). Detections under --min-confidence are the detector's weak ones (down to half of it,
-as the project's detectors give them). Cost: the tracker's own time per detector frame.
+as the project's detectors give them). Cost: the tracker's own CPU time per detector frame, the carried
+frames in between included (CPU time: the machine it runs on may be shared).
 
     .venv/bin/python bench/tracking.py [--out DIR] [--min-confidence X]
 """
@@ -79,7 +80,7 @@ def _frames(table: pd.DataFrame) -> dict[int, tuple[np.ndarray, np.ndarray]]:
 
 
 def track_videoscan(detections: np.ndarray, last_frame: int, every: int, min_confidence: float) -> tuple[list, float]:
-    """MOT rows of the project's tracker, and its mean time per detector frame in seconds."""
+    """MOT rows of the project's tracker, and its mean CPU time per detector frame in seconds (the frames carried in between included)."""
     tracker, rows, spent, detector_frames = MultiTracker(), [], 0.0, 0
     for frame in range(1, last_frame + 1):
         timestamp_ms = (frame - 1) * FRAME_MS
@@ -87,13 +88,13 @@ def track_videoscan(detections: np.ndarray, last_frame: int, every: int, min_con
             found = [_detection(row) for row in detections[detections[:, 0] == frame]]
             reported = [d for d in found if d.confidence >= min_confidence]
             weak = [d for d in found if WEAK_SHARE * min_confidence <= d.confidence < min_confidence]
-            started = time.perf_counter()
+            started = time.process_time()
             finished = tracker.observe(frame, timestamp_ms, None, reported, weak)
             detector_frames += 1
         else:
-            started = time.perf_counter()
+            started = time.process_time()
             finished = tracker.carry(frame, timestamp_ms, None)
-        spent += time.perf_counter() - started
+        spent += time.process_time() - started
         rows += [_row(done.index, d) for done in finished for d in done.detections]
     rows += [_row(done.index, d) for done in tracker.flush() for d in done.detections]
     return rows, spent / detector_frames

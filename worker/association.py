@@ -51,6 +51,8 @@ def corners(box: np.ndarray) -> np.ndarray:
 
 def clipped(box: np.ndarray) -> np.ndarray:
     """The part of `box` inside the frame (a negative size is zero)."""
-    box = np.concatenate([box[:2], np.maximum(box[2:], 0.0)])
-    x1, y1, x2, y2 = np.clip(corners(box), 0.0, 1.0)
+    cx, cy, width, height = box.tolist()  # plain floats: numpy's clip costs more than the arithmetic here
+    width, height = max(width, 0.0), max(height, 0.0)
+    x1, x2 = min(max(cx - width / 2, 0.0), 1.0), min(max(cx + width / 2, 0.0), 1.0)
+    y1, y2 = min(max(cy - height / 2, 0.0), 1.0), min(max(cy + height / 2, 0.0), 1.0)
     return np.array([(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1])

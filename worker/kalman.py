@@ -3,6 +3,11 @@
 The state and noise model of SORT and ByteTrack (Bewley et al. 2016, Zhang et al. 2022): position
 and velocity noise proportional to the box's height, so a near box may move more than a far one,
 and an aspect that changes slowly. One step is one analysed frame.
+
+Each of the four quantities moves with its own velocity and is measured alone, and every noise is
+diagonal, so the 8x8 covariance stays four independent 2x2 blocks (value, velocity): the filter
+keeps those blocks and updates them in closed form, the same estimate as the full matrices without
+an 8x8 product or a matrix inverse per box and frame.
 """
 
 from __future__ import annotations
@@ -11,62 +16,72 @@ import dataclasses
 
 import numpy as np
 
-# Uncertainty of a measured position, and of a velocity per step, as shares of the box's height.
+# Uncertainty of a position, of its change per step, and of a measured position, as shares of the height.
 POSITION_NOISE = 1 / 20
 VELOCITY_NOISE = 1 / 160
 MEASUREMENT_NOISE = 1 / 20
 # The aspect's own noise: a person's outline changes shape slowly.
 ASPECT_NOISE, ASPECT_VELOCITY_NOISE, ASPECT_MEASUREMENT_NOISE = 1e-2, 1e-5, 1e-1
 
-_TRANSITION = np.eye(8) + np.eye(8, k=4)
-_MEASURE = np.eye(4, 8)
+
+def _by_height(height: float, share: float, aspect: float) -> np.ndarray:
+    """Standard deviations for (cx, cy, aspect, height)."""
+    return np.array([share * height, share * height, aspect, share * height])
 
 
 @dataclasses.dataclass
 class BoxFilter:
-    """One box's estimate: mean (cx, cy, aspect, height and their velocities) and covariance."""
+    """One box's estimate: values (cx, cy, aspect, height), their velocities per step, and for each
+    quantity the variance of its value, of its velocity and their covariance."""
 
-    mean: np.ndarray
+    value: np.ndarray
+    velocity: np.ndarray
+    value_variance: np.ndarray
     covariance: np.ndarray
+    velocity_variance: np.ndarray
 
     @classmethod
     def start(cls, measured: np.ndarray) -> BoxFilter:
         """A filter at `measured` (cx, cy, aspect, height), at rest but with an uncertain velocity."""
         height = measured[3]
-        std = [2 * POSITION_NOISE * height, 2 * POSITION_NOISE * height, ASPECT_NOISE, 2 * POSITION_NOISE * height,
-               10 * VELOCITY_NOISE * height, 10 * VELOCITY_NOISE * height, ASPECT_VELOCITY_NOISE,
-               10 * VELOCITY_NOISE * height]
-        return cls(np.concatenate([measured, np.zeros(4)]), np.diag(np.square(std)))
+        return cls(measured.astype(float), np.zeros(4), np.square(_by_height(height, 2 * POSITION_NOISE, ASPECT_NOISE)),
+                   np.zeros(4), np.square(_by_height(height, 10 * VELOCITY_NOISE, ASPECT_VELOCITY_NOISE)))
 
     def copy(self) -> BoxFilter:
-        return BoxFilter(self.mean.copy(), self.covariance.copy())
+        return BoxFilter(self.value.copy(), self.velocity.copy(), self.value_variance.copy(), self.covariance.copy(),
+                         self.velocity_variance.copy())
 
     def predict(self, keep_size: bool = False) -> None:
         """One step ahead. `keep_size`: the aspect and height stay as they are (a box not seen for a
         while must not grow or shrink on a velocity measured before the gap)."""
         if keep_size:
-            self.mean[6:] = 0.0
-        height = self.mean[3]
-        std = [POSITION_NOISE * height, POSITION_NOISE * height, ASPECT_NOISE, POSITION_NOISE * height,
-               VELOCITY_NOISE * height, VELOCITY_NOISE * height, ASPECT_VELOCITY_NOISE, VELOCITY_NOISE * height]
-        self.mean = _TRANSITION @ self.mean
-        self.covariance = _TRANSITION @ self.covariance @ _TRANSITION.T + np.diag(np.square(std))
+            self.velocity[2:] = 0.0
+        height = self.value[3]
+        self.value = self.value + self.velocity
+        self.value_variance = (self.value_variance + 2 * self.covariance + self.velocity_variance
+                               + np.square(_by_height(height, POSITION_NOISE, ASPECT_NOISE)))
+        self.covariance = self.covariance + self.velocity_variance
+        self.velocity_variance = self.velocity_variance + np.square(
+            _by_height(height, VELOCITY_NOISE, ASPECT_VELOCITY_NOISE))
 
     def update(self, measured: np.ndarray) -> None:
         """Corrects the estimate with a measured (cx, cy, aspect, height)."""
-        height = self.mean[3]
-        noise = np.diag(np.square([MEASUREMENT_NOISE * height, MEASUREMENT_NOISE * height, ASPECT_MEASUREMENT_NOISE,
-                                   MEASUREMENT_NOISE * height]))
-        projected = self.covariance[:4, :4] + noise
-        # The gain K = P H^T S^-1, from the symmetric system S K^T = H P.
-        gain = np.linalg.solve(projected, self.covariance[:4]).T
-        self.mean = self.mean + gain @ (measured - self.mean[:4])
-        self.covariance = self.covariance - gain @ _MEASURE @ self.covariance
+        innovation_variance = self.value_variance + np.square(
+            _by_height(self.value[3], MEASUREMENT_NOISE, ASPECT_MEASUREMENT_NOISE))
+        value_gain = self.value_variance / innovation_variance
+        velocity_gain = self.covariance / innovation_variance
+        innovation = measured - self.value
+        self.value = self.value + value_gain * innovation
+        self.velocity = self.velocity + velocity_gain * innovation
+        self.velocity_variance = self.velocity_variance - velocity_gain * self.covariance
+        self.value_variance = (1 - value_gain) * self.value_variance
+        self.covariance = (1 - value_gain) * self.covariance
 
     def box(self) -> np.ndarray:
         """The estimate as (cx, cy, width, height)."""
-        cx, cy, aspect, height = self.mean[:4]
-        return np.array([cx, cy, aspect * max(height, 0.0), max(height, 0.0)])
+        cx, cy, aspect, height = self.value
+        height = max(height, 0.0)
+        return np.array([cx, cy, aspect * height, height])
 
 
 def measurement(box: np.ndarray) -> np.ndarray:

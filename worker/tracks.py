@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -85,7 +86,7 @@ class Track:
     def direction(self) -> np.ndarray:
         """The unit vector its observed centres moved along lately; zeros while unknown."""
         step = self._centres[-1] - self._centres[0]
-        length = np.linalg.norm(step)
+        length = math.hypot(*step)
         return step / length if length > 0 else np.zeros(2)
 
     def flow(self, motion: BoxMotion, width: int, height: int) -> None:
