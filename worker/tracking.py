@@ -124,15 +124,17 @@ class MultiTracker:
         just missed is carried silently, so it can be matched again under its id.
         """
         live = [track for tracks in self._tracks.values() for track in tracks]
+        seen = [track for track in live if not track.missed]
+        origins = np.array([t.box for t in seen]).reshape(-1, 4)  # on the previous frame
         for track in live:
             track.predict()
-        seen = [track for track in live if not track.missed]
         if gray is not None and self._previous is not None and seen:
             height, width = gray.shape
-            pixels = corners(np.array([t.box for t in seen])) * np.array([width, height, width, height])
-            for track, motion in zip(seen, box_motions(self._previous, gray, pixels, [t.detection.label for t in seen])):
+            pixels = corners(origins) * np.array([width, height, width, height])
+            motions = box_motions(self._previous, gray, pixels, [t.detection.label for t in seen])
+            for track, origin, motion in zip(seen, origins, motions):
                 if motion is not None:
-                    track.flow(motion, width, height)
+                    track.flow(origin, motion, width, height)
         self._end_tracks(gray, timestamp_ms)
         entries = [(track, track.carried_detection()) for track in seen if not track.ended]
         return self._add(_Pending(index, timestamp_ms, entries), gray)

@@ -89,10 +89,11 @@ class Track:
         length = math.hypot(*step)
         return step / length if length > 0 else np.zeros(2)
 
-    def flow(self, motion: BoxMotion, width: int, height: int) -> None:
-        """Optical flow moved the object: the moved box is the estimate, and a measurement for the filter."""
-        centre = self.box[:2] + np.array([motion.dx / width, motion.dy / height])
-        self.box = clipped(np.concatenate([centre, self.box[2:] * motion.scale]))
+    def flow(self, origin: np.ndarray, motion: BoxMotion, width: int, height: int) -> None:
+        """Optical flow moved the object from its box `origin` on the previous frame: the moved box is the
+        estimate, and a measurement for the filter."""
+        centre = origin[:2] + np.array([motion.dx / width, motion.dy / height])
+        self.box = clipped(np.concatenate([centre, origin[2:] * motion.scale]))
         if self.box[3] > 0:
             self.estimate.update(measurement(self.box))
 
