@@ -123,7 +123,7 @@ def _row(frame: int, detection: Detection) -> list:
             detection.confidence, -1, -1, -1]
 
 
-def _load_rows(path: pathlib.Path, rows: list) -> pd.DataFrame:
+def mot_table(path: pathlib.Path, rows: list) -> pd.DataFrame:
     np.savetxt(path, np.array(rows, dtype=float).reshape(-1, 10), fmt="%g", delimiter=",")
     return motmetrics.io.loadtxt(str(path))
 
@@ -149,9 +149,9 @@ def main() -> None:
                 frames = list(range(1, last_frame + 1, every))
                 on_frames = truth[truth.index.get_level_values("FrameId").isin(frames)]
                 ours, cost = track_videoscan(detections, last_frame, every, args.min_confidence)
-                ours = _load_rows(out / f"{sequence}-every{every}-videoscan.txt", ours)
+                ours = mot_table(out / f"{sequence}-every{every}-videoscan.txt", ours)
                 ours = ours[ours.index.get_level_values("FrameId").isin(frames)]
-                theirs = _load_rows(out / f"{sequence}-every{every}-sort.txt", track_sort(detections, last_frame, every))
+                theirs = mot_table(out / f"{sequence}-every{every}-sort.txt", track_sort(detections, last_frame, every))
                 print(f"every {every}: videoscan {score(on_frames, ours).row()}  ({1000 * cost:.3f} ms a detector frame)")
                 print(f"every {every}: SORT      {score(on_frames, theirs).row()}")
         if args.out:
