@@ -250,6 +250,18 @@ def test_a_lost_track_survives_one_detector_frame_however_short_its_lifetime():
     assert [[d.track_id for d in found] for found in feed.flush()] == [[1], [1], [], [1], [], [], [2]]
 
 
+def test_where_analysed_frames_are_far_apart_a_single_detection_is_reported():
+    # One second between analysed frames: a person seen once is as sure as the tracker can tell.
+    person, passer_by = Patch(x=40, y=80, vx=0, vy=0, seed=1), Patch(x=200, y=60, vx=0, vy=0, seed=2)
+    feed = Feed(MultiTracker(min_hits=2), step=25)
+
+    feed.observe(render([person, passer_by], 0), detected([person, passer_by], 0))
+    feed.observe(render([person], 0), detected([person], 0))
+    results = feed.flush()
+
+    assert [sorted(d.track_id for d in found) for found in results] == [[1, 2], [1]]
+
+
 def test_carry_follows_a_moving_textured_box():
     patch = Patch(x=60, y=50, vx=5, vy=3, size=60)
     # Loose, as a person's box is: over half of it is background, which does not move.

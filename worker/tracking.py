@@ -8,7 +8,7 @@ flickers around its threshold, and an object it still half sees keeps its track.
 never reported and start no track. Detections left start tentative tracks.
 
 A track is confirmed after `min_hits` detections in a row (SORT's probation: one false detection
-starts nothing) and only then gets an id; its boxes since its first detection are reported then, so
+starts nothing; not where analysed frames are far apart, see CONFIRM_WITHIN_MS) and only then gets an id; its boxes since its first detection are reported then, so
 nothing is lost, and frames come out of the tracker once no tentative track is in them: late by at
 most `min_hits` detector frames. A tentative track that misses a detector frame ends unreported.
 A confirmed track the detector misses is kept, silently, for `lost_s` seconds of video (at least one
@@ -37,6 +37,10 @@ TRACKING_WIDTH = 640
 # Weight of a track's direction against IoU in matching (OC-SORT's inertia): where people cross,
 # boxes overlap alike, and which way each was going tells them apart.
 MOMENTUM_WEIGHT = 0.2
+# Analysed frames further apart than this (sparse sampling) are beyond what IoU matching can bridge:
+# a walking person's boxes no longer overlap, so a second hit would not confirm an object but drop
+# it, and each detection is reported from its first frame.
+CONFIRM_WITHIN_MS = 150.0
 # A box narrower or shorter than this many pixels of the gray frame has left or collapsed.
 MIN_BOX_PX = 2.0
 
@@ -97,6 +101,7 @@ class MultiTracker:
         self._confirmed: dict[str, int] = {}
         self._pending: collections.deque[_Pending] = collections.deque()
         self._previous: np.ndarray | None = None
+        self._previous_ms: float | None = None
 
     def observe(self, index: int, timestamp_ms: float, gray: np.ndarray | None, detections: Sequence[Detection],
                 weak: Sequence[Detection] = ()) -> list[TrackedFrame]:
@@ -105,11 +110,12 @@ class MultiTracker:
         `weak` are the detector's detections scored under the reporting threshold: they only keep
         tracks going.
         """
+        sparse = self._previous_ms is not None and timestamp_ms - self._previous_ms > CONFIRM_WITHIN_MS
         tracks: list[Track | None] = [None] * len(detections)
         for label in dict.fromkeys([*self._tracks, *(d.label for d in detections)]):
             indices = [i for i, d in enumerate(detections) if d.label == label]
             found = self._associate(label, timestamp_ms, [detections[i] for i in indices],
-                                    [w for w in weak if w.label == label])
+                                    [w for w in weak if w.label == label], 1 if sparse else self.min_hits)
             for i, track in zip(indices, found):
                 tracks[i] = track
         self._end_tracks(gray, timestamp_ms)
@@ -151,11 +157,13 @@ class MultiTracker:
         """Confirmed tracks so far, per label."""
         return dict(self._confirmed)
 
-    def _associate(self, label: str, timestamp_ms: float, detections: list[Detection],
-                   weak: list[Detection]) -> list[Track]:
+    def _associate(self, label: str, timestamp_ms: float, detections: list[Detection], weak: list[Detection],
+                   min_hits: int) -> list[Track]:
         """Matches one label's detections to its tracks, then the tracks left to the weak detections,
         and starts tracks for the detections left; returns each detection's track."""
         tracks = self._tracks.setdefault(label, [])
+        for track in tracks:  # where frames turned sparse, a track may have its hits already
+            self._confirm(label, track, min_hits)
         predicted = np.array([t.predict() for t in tracks]).reshape(-1, 4)
         found = np.array([centre_size(d.box) for d in detections]).reshape(-1, 4)
         momentum = MOMENTUM_WEIGHT * direction_agreement(
@@ -183,10 +191,13 @@ class MultiTracker:
             if track is None:
                 track = Track.start(detection, timestamp_ms)
                 tracks.append(track)
-            if track.tentative and track.hits >= self.min_hits:
-                track.track_id = self._confirmed[label] = self._confirmed.get(label, 0) + 1
+            self._confirm(label, track, min_hits)
             result.append(track)
         return result
+
+    def _confirm(self, label: str, track: Track, min_hits: int) -> None:
+        if track.tentative and track.hits >= min_hits:
+            track.track_id = self._confirmed[label] = self._confirmed.get(label, 0) + 1
 
     def _end_tracks(self, gray: np.ndarray | None, timestamp_ms: float) -> None:
         """Ends the tracks lost for longer than their lifetime, and those whose box left the frame."""
@@ -200,7 +211,7 @@ class MultiTracker:
             self._tracks[label] = [t for t in tracks if not t.ended]
 
     def _add(self, frame: _Pending, gray: np.ndarray | None) -> list[TrackedFrame]:
-        self._previous = gray
+        self._previous, self._previous_ms = gray, frame.timestamp_ms
         self._pending.append(frame)
         return self._finished()
 
