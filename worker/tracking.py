@@ -1,20 +1,22 @@
 """Track ids for detections, and boxes carried between detector frames (SORT, ByteTrack, OC-SORT, per label).
 
 Each track's box is a Kalman estimate (`worker.kalman`). On a detector frame each label's reported
-detections are matched to its tracks by IoU with the predicted boxes, optimally; the confirmed tracks
-the detector had still seen and that are left are then matched to its weak detections, those scored
-under the reporting threshold (ByteTrack's second association, Zhang et al. 2022): a detector
-flickers around its threshold, and an object it still half sees keeps its track. Weak detections are
-never reported and start no track. Detections left start tentative tracks.
+detections are matched to its tracks by IoU with the predicted boxes, optimally, with the direction
+each track was going as a tie-breaker (OC-SORT's momentum); the tracks left are then matched to its
+weak detections, those scored under the reporting threshold (ByteTrack's second association, Zhang
+et al. 2022): a detector flickers around its threshold, and an object it still half sees keeps its
+track. Weak detections are never reported and start no track; reported ones left start tentative
+tracks.
 
-A track is confirmed after `min_hits` detections in a row (SORT's probation: one false detection
-starts nothing; not where analysed frames are far apart, see CONFIRM_WITHIN_MS) and only then gets an id; its boxes since its first detection are reported then, so
-nothing is lost, and frames come out of the tracker once no tentative track is in them: late by at
-most `min_hits` detector frames. A tentative track that misses a detector frame ends unreported.
-A confirmed track the detector misses is kept, silently, for `lost_s` seconds of video (at least one
-detector frame), so the frame rate, `sample_every` and `detect_every` do not change how long an
-identity survives an occlusion. Between detector frames optical flow in each box moves it
-(`worker.box_flow`), or the filter's prediction when flow fails or there is no image.
+A track is confirmed after `min_hits` detections in a row, the first one reported, the others
+reported or weak (SORT's probation: one false detection starts nothing; not where analysed frames
+are far apart, see CONFIRM_WITHIN_MS), and only then gets an id; its boxes since its first detection
+are reported then, so nothing is lost, and frames come out of the tracker once no tentative track is
+in them: late by at most `min_hits` detector frames. A tentative track that misses a detector frame
+ends unreported. A confirmed track the detector misses is kept, silently, for `lost_s` seconds of
+video (at least one detector frame), so the frame rate, `sample_every` and `detect_every` do not
+change how long an identity survives an occlusion. Between detector frames optical flow in each box
+moves it (`worker.box_flow`), or the filter's prediction when flow fails or there is no image.
 """
 
 from __future__ import annotations
@@ -89,9 +91,9 @@ class MultiTracker:
     """
 
     def __init__(self, iou_threshold: float = 0.2, tentative_iou_threshold: float = 0.3,
-                 weak_iou_threshold: float = 0.5, min_hits: int = 2, lost_s: float = 2.0):
-        # ByteTrack's thresholds: a track that has not yet proved itself, or a weak detection, must
-        # overlap more to be matched.
+                 weak_iou_threshold: float = 0.3, min_hits: int = 2, lost_s: float = 2.0):
+        # ByteTrack's thresholds, but for weak detections: a track that has not yet proved itself, or
+        # a weak detection, must overlap more to be matched.
         self.iou_threshold = iou_threshold
         self.tentative_iou_threshold = tentative_iou_threshold
         self.weak_iou_threshold = weak_iou_threshold
@@ -174,13 +176,14 @@ class MultiTracker:
         iou[tentative] = np.where(iou[tentative] >= self.tentative_iou_threshold, iou[tentative], 0.0)
         track_of = {d: tracks[t] for t, d in assign(iou, self.iou_threshold, momentum)}
         for d, track in track_of.items():
-            track.match(detections[d], timestamp_ms, True)
-        # ByteTrack's second association: only confirmed tracks the detector saw last time.
-        left = [t for t, track in enumerate(tracks) if track.steps and track.track_id is not None and not track.missed]
+            track.match(detections[d], timestamp_ms)
+        # ByteTrack's second association, for every track left: a track the detector missed before, or one
+        # not yet confirmed, may be the person it half sees (vtest.avi's crowd flickers around the threshold).
+        left = [t for t, track in enumerate(tracks) if track.steps]
         weak_boxes = np.array([centre_size(w.box) for w in weak]).reshape(-1, 4)
         for t, w in assign(iou_matrix(predicted[left], weak_boxes), self.weak_iou_threshold):
             track = tracks[left[t]]
-            track.match(dataclasses.replace(weak[w], confidence=track.detection.confidence), timestamp_ms, False)
+            track.match(dataclasses.replace(weak[w], confidence=track.detection.confidence), timestamp_ms)
         for track in tracks:
             if track.steps:  # no detection, strong or weak
                 track.missed += 1

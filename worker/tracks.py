@@ -31,7 +31,7 @@ class Track:
     estimate: BoxFilter
     box: np.ndarray
     seen_ms: float  # timestamp of the last matched detection
-    hits: int = 1  # reported detections matched
+    hits: int = 1  # detections matched in a row
     missed: int = 0  # detector frames since the last match
     steps: int = 0  # analysed frames since the last match
     track_id: int | None = None  # set once confirmed
@@ -62,8 +62,8 @@ class Track:
         self.box = clipped(self.estimate.box())
         return self.box
 
-    def match(self, detection: Detection, timestamp_ms: float, reported: bool) -> None:
-        """The object was detected (`reported`, or a weak detection) on the frame just predicted."""
+    def match(self, detection: Detection, timestamp_ms: float) -> None:
+        """The object was detected (reported, or weakly) on the frame just predicted."""
         box = centre_size(detection.box)
         observed = measurement(box)
         if self.missed and self._observed is not None:
@@ -76,7 +76,7 @@ class Track:
         self._observed, self._observed_at = self.estimate.copy(), observed
         self._centres.append(box[:2])
         self.detection, self.box, self.seen_ms = detection, box, timestamp_ms
-        self.hits += reported
+        self.hits += 1
         self.missed = self.steps = 0
 
     @property
