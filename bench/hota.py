@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from worker.association import iou_matrix
+
 ALPHAS = np.arange(0.05, 0.96, 0.05)
 Frames = dict[int, tuple[np.ndarray, np.ndarray]]  # frame -> (ids (n,), boxes (n, 4) left/top/width/height)
 
@@ -64,8 +66,8 @@ def _dense_ids(frames: Frames) -> tuple[dict[int, np.ndarray], int]:
 
 def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU of every left/top/width/height box in `a` with every one in `b`."""
-    a, b = a[:, None, :], b[None, :, :]
-    overlap = (np.clip(np.minimum(a[..., 0] + a[..., 2], b[..., 0] + b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-               * np.clip(np.minimum(a[..., 1] + a[..., 3], b[..., 1] + b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None))
-    union = a[..., 2] * a[..., 3] + b[..., 2] * b[..., 3] - overlap
-    return np.divide(overlap, union, out=np.zeros_like(overlap), where=union > 0)
+    return iou_matrix(_centre_size(a), _centre_size(b))
+
+
+def _centre_size(boxes: np.ndarray) -> np.ndarray:
+    return np.concatenate([boxes[:, :2] + boxes[:, 2:] / 2, boxes[:, 2:]], axis=1)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from worker.association import iou_matrix
+
 IOU_MIN = 0.3
 MAX_AGE = 1
 MIN_HITS = 3
@@ -93,8 +95,9 @@ def _box(x: np.ndarray) -> np.ndarray:
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a, b = a[:, None, :], b[None, :, :]
-    overlap = (np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-               * np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None))
-    union = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1]) + (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1]) - overlap
-    return np.divide(overlap, union, out=np.zeros_like(overlap), where=union > 0)
+    """IoU of every x1, y1, x2, y2 box in `a` with every one in `b`."""
+    return iou_matrix(_centre_size(a), _centre_size(b))
+
+
+def _centre_size(boxes: np.ndarray) -> np.ndarray:
+    return np.concatenate([(boxes[:, :2] + boxes[:, 2:]) / 2, boxes[:, 2:] - boxes[:, :2]], axis=1)

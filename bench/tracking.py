@@ -68,7 +68,8 @@ def _accumulate(truth: pd.DataFrame, tracks: pd.DataFrame) -> motmetrics.MOTAccu
     truth_frames, track_frames = _frames(truth), _frames(tracks)
     empty = (np.zeros(0, int), np.zeros((0, 4)))
     for frame in sorted(set(truth_frames) | set(track_frames)):
-        (truth_ids, truth_boxes), (track_ids, track_boxes) = truth_frames.get(frame, empty), track_frames.get(frame, empty)
+        truth_ids, truth_boxes = truth_frames.get(frame, empty)
+        track_ids, track_boxes = track_frames.get(frame, empty)
         distance = 1 - motmetrics.distances.boxiou(truth_boxes[:, None], track_boxes[None, :])
         accumulator.update(truth_ids, track_ids, np.where(distance > 0.5, np.nan, distance), frameid=frame)
     return accumulator
@@ -80,7 +81,8 @@ def _frames(table: pd.DataFrame) -> dict[int, tuple[np.ndarray, np.ndarray]]:
 
 
 def track_videoscan(detections: np.ndarray, last_frame: int, every: int, min_confidence: float) -> tuple[list, float]:
-    """MOT rows of the project's tracker, and its mean CPU time per detector frame in seconds (the frames carried in between included)."""
+    """MOT rows of the project's tracker, and its mean CPU time per detector frame in seconds (the frames
+    carried in between included)."""
     tracker, rows, spent, detector_frames = MultiTracker(), [], 0.0, 0
     for frame in range(1, last_frame + 1):
         timestamp_ms = (frame - 1) * FRAME_MS
@@ -152,7 +154,8 @@ def main() -> None:
                 ours = mot_table(out / f"{sequence}-every{every}-videoscan.txt", ours)
                 ours = ours[ours.index.get_level_values("FrameId").isin(frames)]
                 theirs = mot_table(out / f"{sequence}-every{every}-sort.txt", track_sort(detections, last_frame, every))
-                print(f"every {every}: videoscan {score(on_frames, ours).row()}  ({1000 * cost:.3f} ms a detector frame)")
+                print(f"every {every}: videoscan {score(on_frames, ours).row()}  "
+                      f"({1000 * cost:.3f} ms a detector frame)")
                 print(f"every {every}: SORT      {score(on_frames, theirs).row()}")
         if args.out:
             print(f"\ntracks written to {out}")

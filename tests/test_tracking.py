@@ -375,7 +375,8 @@ def test_track_counts_count_objects_not_boxes():
     feed = Feed(MultiTracker())
 
     for frame in range(12):
-        feed.observe(render([*people, face], frame), [*detected(people, frame), detection(*face.at(frame), label="face")])
+        found = [*detected(people, frame), detection(*face.at(frame), label="face")]
+        feed.observe(render([*people, face], frame), found)
 
     assert feed.tracker.track_counts() == {"person": 2, "face": 1}
 
@@ -438,10 +439,9 @@ def test_assignment_finds_the_largest_total_overlap(shape):
         rng = np.random.default_rng(seed)
         overlaps = np.where(rng.random(shape) < 0.6, rng.random(shape), 0.0)
         admissible = np.where(overlaps >= 0.3, overlaps, 0.0)
-        best = max(
-            sum(admissible[r, c] for r, c in (zip(range(rows), order) if rows <= columns else zip(order, range(columns))))
-            for order in itertools.permutations(range(max(shape)), min(shape))
-        )
+        pairings = (zip(range(rows), order) if rows <= columns else zip(order, range(columns))
+                    for order in itertools.permutations(range(max(shape)), min(shape)))
+        best = max(sum(admissible[r, c] for r, c in pairing) for pairing in pairings)
 
         pairs = assign(overlaps, threshold=0.3)
 
