@@ -164,7 +164,7 @@ class MultiTracker:
         """Matches one label's detections to its tracks, then the tracks left to the weak detections,
         and starts tracks for the detections left; returns each detection's track."""
         tracks = self._tracks.setdefault(label, [])
-        for track in tracks:  # where frames turned sparse, a track may have its hits already
+        for track in tracks:  # frames turned sparse: a track's one hit is enough now
             self._confirm(label, track, min_hits)
         predicted = np.array([t.predict() for t in tracks]).reshape(-1, 4)
         found = np.array([centre_size(d.box) for d in detections]).reshape(-1, 4)
@@ -184,6 +184,7 @@ class MultiTracker:
         for t, w in assign(iou_matrix(predicted[left], weak_boxes), self.weak_iou_threshold):
             track = tracks[left[t]]
             track.match(dataclasses.replace(weak[w], confidence=track.detection.confidence), timestamp_ms)
+            self._confirm(label, track, min_hits)
         for track in tracks:
             if track.steps:  # no detection, strong or weak
                 track.missed += 1
