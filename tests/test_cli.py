@@ -57,6 +57,7 @@ def test_submit_twice_with_one_client_token_gives_one_job_and_one_result(clients
     (["submit", "s3://b/k.mp4", "--detectors", "dog"], {}, "unknown detector"),
     (["submit", "s3://b/k.mp4"], {"VIDEOSCAN_QUEUE_URL": ""}, "VIDEOSCAN_QUEUE_URL"),
     (["status", "../../etc"], {}, "not a valid job id"),
+    (["status", "nl\n"], {}, "not a valid job id"),
     (["analyze", "/no/such/file.mp4"], {}, "no such file"),
     (["status"], {}, "job_id"),
     (["frobnicate"], {}, "invalid choice"),

@@ -89,7 +89,7 @@ def test_job_ids_come_from_the_message_the_token_or_the_message_id():
     assert job_id_of({"client_token": "upload-1"}, "m") == job_id_for_token("upload-1")
     assert job_id_for_token("upload-1") == job_id_for_token("upload-1") != job_id_for_token("upload-2")
     assert job_id_of({}, "message-id") == "message-id"
-    for bad in ("../etc", "a/b", "-lead", "x" * 65, "tab\there", 7):
+    for bad in ("../etc", "a/b", "-lead", "x" * 65, "tab\there", 7, "nl\n"):
         with pytest.raises(InvalidMessage, match="job_id"):
             job_id_of({"job_id": bad}, "m")
 

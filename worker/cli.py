@@ -210,7 +210,7 @@ def _job_store(settings: Settings):
 def _get_record(jobs, job_id: str) -> dict:
     from worker.message import JOB_ID_PATTERN
 
-    if not JOB_ID_PATTERN.match(job_id):
+    if not JOB_ID_PATTERN.fullmatch(job_id):
         raise UsageError(f"{job_id!r} is not a valid job id")
     record = jobs.get(job_id)
     if record is None:

@@ -11,7 +11,8 @@ from typing import Any
 from detectors import check_detector_name
 from worker.errors import InvalidMessage, NotAJob
 
-JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+# Always used with fullmatch: `$` would also match before a final newline.
+JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 # SQS caps bodies at 256 KiB; a real job message is a few hundred bytes.
 MAX_BODY_BYTES = 16 * 1024
 MAX_KEY_BYTES = 1024
@@ -68,7 +69,7 @@ def decode_body(body: str) -> dict[str, Any]:
 def job_id_of(message: dict[str, Any], fallback: str) -> str:
     """The job's id: explicit, derived from the client token, or `fallback` (the SQS message id)."""
     job_id = message.get("job_id")
-    if isinstance(job_id, str) and JOB_ID_PATTERN.match(job_id):
+    if isinstance(job_id, str) and JOB_ID_PATTERN.fullmatch(job_id):
         return job_id
     if job_id is not None:
         raise InvalidMessage("job_id must match ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
