@@ -58,6 +58,8 @@ def test_submit_twice_with_one_client_token_gives_one_job_and_one_result(clients
     (["submit", "s3://b/k.mp4"], {"VIDEOSCAN_QUEUE_URL": ""}, "VIDEOSCAN_QUEUE_URL"),
     (["status", "../../etc"], {}, "not a valid job id"),
     (["status", "nl\n"], {}, "not a valid job id"),
+    (["run", "--drain"], {"VIDEOSCAN_VISIBILITY_TIMEOUT": "0"}, "VIDEOSCAN_VISIBILITY_TIMEOUT must be within 2..43200"),
+    (["run", "--drain"], {"VIDEOSCAN_VISIBILITY_TIMEOUT": "1"}, "VIDEOSCAN_VISIBILITY_TIMEOUT must be within 2..43200"),
     (["analyze", "/no/such/file.mp4"], {}, "no such file"),
     (["status"], {}, "job_id"),
     (["frobnicate"], {}, "invalid choice"),
