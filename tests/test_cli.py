@@ -71,6 +71,19 @@ def test_bad_usage_exits_2_with_a_reason(resources, args, env, reason):
     assert result.stdout == ""
 
 
+@pytest.mark.parametrize("args, named", [
+    (["--sample-every", "1e38"], "--sample-every"),
+    (["--sample-every", "1" + "0" * 40], "sample_every"),
+    (["--detect-every", "99999999999999999999999"], "detect_every"),
+    (["--min-confidence", "1e-200"], "min_confidence"),
+])
+def test_submit_with_huge_or_tiny_numbers_exits_2_with_one_line_naming_the_option(resources, args, named):
+    result = videoscan("submit", f"s3://{resources.results_bucket}/in/a.mp4", *args)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert len(result.stderr.splitlines()) == 1 and named in result.stderr, result.stderr
+    assert "Error" not in result.stderr and "Rounded" not in result.stderr
+
+
 def test_results_of_an_unknown_or_failed_job_exit_1(clients, resources):
     assert videoscan("results", "no-such-job").returncode == 1
     JobStore(clients.dynamodb, resources.jobs_table).fail_unclaimed("bad-1", "a-1", "INVALID_MESSAGE", "video is required")

@@ -105,3 +105,24 @@ def test_a_key_longer_than_s3_allows_is_invalid():
     parse_request({"video": "s3://videos/" + "é" * 512}, "j")  # 1024 bytes of UTF-8: S3's limit
     with pytest.raises(InvalidMessage, match="video"):
         parse_request({"video": "s3://videos/" + "é" * 512 + "x"}, "j")
+
+
+@pytest.mark.parametrize("fields, named", [
+    ({"sample_every": 10**40}, "sample_every"),
+    ({"detect_every": 10_000_001}, "detect_every"),
+    ({"min_confidence": 5e-324}, "min_confidence"),
+    ({"min_confidence": float("nan")}, "min_confidence"),
+    ({"tag": "\ud800"}, "tag"),
+    ({"tag": "csi \x9b31m"}, "tag"),
+    ({"client_token": "\udfff"}, "client_token"),
+    ({"detectors": ["\ud83d"]}, "detectors"),
+])
+def test_numbers_are_bounded_and_text_must_be_encodable(fields, named):
+    with pytest.raises(InvalidMessage, match=named) as error:
+        parse_request({"video": VIDEO, **fields}, "j")
+    str(error.value).encode("utf-8")  # the reason itself can be stored and logged
+
+
+def test_no_id_is_derived_from_an_unencodable_client_token():
+    with pytest.raises(InvalidMessage, match="client_token"):
+        job_id_of({"client_token": "t\ud800"}, "m")

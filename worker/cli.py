@@ -26,6 +26,13 @@ class UsageError(VideoscanError):
     """Bad usage or invalid input: exit status 2 with a one-line reason."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors in one line (the contract's exit 2 with a one-line reason)."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -65,7 +72,7 @@ def cmd_submit(args, settings: Settings) -> int:
     from worker.aws import AwsClients
     from worker.jobqueue import JobQueue
     from worker.jobs import JobStore
-    from worker.message import job_id_for_token, parse_request
+    from worker.message import job_id_of, parse_request
     from worker.submit import submit
 
     settings.require("queue_url", "jobs_table")
@@ -80,7 +87,7 @@ def cmd_submit(args, settings: Settings) -> int:
         "client_token": args.client_token,
     }
     message = {k: v for k, v in message.items() if v is not None}
-    job_id = job_id_for_token(args.client_token) if args.client_token else uuid.uuid4().hex
+    job_id = _as_usage_error(job_id_of, message, uuid.uuid4().hex)
     request = _as_usage_error(parse_request, message, job_id)
     clients = AwsClients.create(settings.region)
     submit(request, JobStore(clients.dynamodb, settings.jobs_table), JobQueue(clients.sqs, settings.queue_url))
@@ -250,7 +257,10 @@ def _setting_flags(args) -> dict:
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:  # also the digits beyond Python's int conversion limit
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text[:40]!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
@@ -265,7 +275,7 @@ def _detector_list(text: str) -> list[str]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="videoscan", description="Find people and faces in videos at scale on AWS.")
+    parser = _Parser(prog="videoscan", description="Find people and faces in videos at scale on AWS.")
     parser.add_argument("--log-format", choices=["json", "text"], help="overrides VIDEOSCAN_LOG_FORMAT")
     commands = parser.add_subparsers(dest="name", required=True, metavar="COMMAND")
 

@@ -16,6 +16,13 @@ JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 # SQS caps bodies at 256 KiB; a real job message is a few hundred bytes.
 MAX_BODY_BYTES = 16 * 1024
 MAX_KEY_BYTES = 1024
+# Frame steps beyond any video's frame count change nothing (6 h at 240 fps is 5.2 M frames);
+# the bound keeps every number one that DynamoDB (38 digits) and any JSON reader hold exactly.
+MAX_EVERY = 10_000_000
+# DynamoDB cannot store a number under 1e-130, and no detector score is that fine.
+MIN_CONFIDENCE_FLOOR = 1e-6
+# C0 and C1 control characters and DEL: never part of a name or a tag, and terminals obey them.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # Job ids derived from a client token are stable across submits and machines.
 _TOKEN_NAMESPACE = uuid.UUID("6f1c3c2e-3d55-4c8e-9a53-0b1f0e6b7a10")
 
@@ -73,10 +80,8 @@ def job_id_of(message: dict[str, Any], fallback: str) -> str:
         return job_id
     if job_id is not None:
         raise InvalidMessage("job_id must match ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-    token = message.get("client_token")
-    if isinstance(token, str) and 0 < len(token) <= 64:
-        return job_id_for_token(token)
-    return fallback
+    token = _string(message, "client_token", 64)
+    return job_id_for_token(token) if token is not None else fallback
 
 
 def parse_request(message: dict[str, Any], job_id: str) -> JobRequest:
@@ -84,9 +89,9 @@ def parse_request(message: dict[str, Any], job_id: str) -> JobRequest:
     unknown = sorted(set(message) - _FIELDS)
     if unknown:
         raise InvalidMessage(f"unknown field(s): {', '.join(unknown)}")
-    version = _integer(message, "version", 1, minimum=1)
-    if version != 1:
-        raise InvalidMessage(f"version: {version} is not supported (only 1)")
+    version = message.get("version", 1)
+    if type(version) is not int or version != 1:
+        raise InvalidMessage(f"version: {shown(version)} is not supported (only 1)")
     return JobRequest(
         job_id=job_id,
         video=_s3_uri(message, "video", required=True),
@@ -103,24 +108,24 @@ def parse_options(message: dict[str, Any]) -> dict[str, Any]:
     detectors = message.get("detectors", ["human"])
     if not isinstance(detectors, list) or not detectors or not all(isinstance(d, str) for d in detectors):
         raise InvalidMessage("detectors must be a non-empty list of detector names")
+    for name in detectors:
+        _check_text(name, "detectors")
     if len(set(detectors)) != len(detectors):
         raise InvalidMessage("detectors must not repeat a name")
     for name in detectors:
         check_detector_name(name)
     return {
         "detectors": tuple(detectors),
-        "sample_every": _integer(message, "sample_every", 1, minimum=1),
-        "detect_every": _integer(message, "detect_every", 1, minimum=1),
+        "sample_every": _integer(message, "sample_every", 1, minimum=1, maximum=MAX_EVERY),
+        "detect_every": _integer(message, "detect_every", 1, minimum=1, maximum=MAX_EVERY),
         "min_confidence": _confidence(message),
     }
 
 
-def _integer(message: dict, field: str, default: int, minimum: int) -> int:
+def _integer(message: dict, field: str, default: int, minimum: int, maximum: int) -> int:
     value = message.get(field, default)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidMessage(f"{field} must be an integer")
-    if value < minimum:
-        raise InvalidMessage(f"{field} must be >= {minimum}, got {value}")
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        raise InvalidMessage(f"{field} must be an integer from {minimum} to {maximum}, got {shown(value)}")
     return value
 
 
@@ -128,10 +133,8 @@ def _confidence(message: dict) -> float | None:
     value = message.get("min_confidence")
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidMessage("min_confidence must be a number")
-    if not 0 < value <= 1:
-        raise InvalidMessage(f"min_confidence must be in (0, 1], got {value}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not MIN_CONFIDENCE_FLOOR <= value <= 1:
+        raise InvalidMessage(f"min_confidence must be a number from {MIN_CONFIDENCE_FLOOR} to 1, got {shown(value)}")
     return float(value)
 
 
@@ -143,9 +146,24 @@ def _string(message: dict, field: str, max_length: int) -> str | None:
         raise InvalidMessage(f"{field} must be a non-empty string")
     if len(value) > max_length:
         raise InvalidMessage(f"{field} is longer than {max_length} characters")
-    if any(ord(c) < 32 for c in value):
-        raise InvalidMessage(f"{field} contains control characters")
+    _check_text(value, field)
     return value
+
+
+def _check_text(value: str, field: str) -> None:
+    """Text that can be stored, logged and shown: encodable (no lone surrogate), no control characters."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidMessage(f"{field} is not valid Unicode text (it holds a lone surrogate)") from None
+    if _CONTROL.search(value):
+        raise InvalidMessage(f"{field} contains control characters")
+
+
+def shown(value: Any, limit: int = 40) -> str:
+    """A value as it may appear in an error or a log: ASCII only, escaped, and short."""
+    text = ascii(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _s3_uri(message: dict, field: str, required: bool = False, key_required: bool = True) -> str | None:
