@@ -9,12 +9,17 @@ import uuid
 from typing import Any
 
 from detectors import check_detector_name
-from worker.errors import InvalidMessage, NotAJob
+from worker.errors import InvalidMessage, JobFailure, MessageRefused, NotAJob
 
 # Always used with fullmatch: `$` would also match before a final newline.
 JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
-# SQS caps bodies at 256 KiB; a real job message is a few hundred bytes.
+# A real job message is a few hundred bytes. A larger body is still read (up to SQS's own
+# 1 MiB cap) to find the job it names, and that job is refused.
 MAX_BODY_BYTES = 16 * 1024
+_MAX_READ_BYTES = 1024 * 1024
+# Python refuses to convert integers of over 4300 digits; any integer this long is out of every
+# field's range, so it is read as infinity, which every field refuses naming itself.
+_MAX_INT_DIGITS = 100
 MAX_KEY_BYTES = 1024
 # Frame steps beyond any video's frame count change nothing (6 h at 240 fps is 5.2 M frames);
 # the bound keeps every number one that DynamoDB (38 digits) and any JSON reader hold exactly.
@@ -54,23 +59,68 @@ def job_id_for_token(client_token: str) -> str:
     return uuid.uuid5(_TOKEN_NAMESPACE, client_token).hex
 
 
-def decode_body(body: str) -> dict[str, Any]:
-    """Parses an SQS body into a JSON object.
+def read_job(body: str, message_id: str) -> JobRequest:
+    """The job an SQS body asks for.
 
-    Raises NotAJob for a body that cannot be a job at all (not JSON, not an object), and
-    InvalidMessage for a JSON body refused for its size or depth (it gets a FAILED record).
+    Raises NotAJob for a body that cannot name a job (not JSON, not an object: it gets no
+    record), and MessageRefused for one that is not a valid job: the job it names, or the
+    message id when it names none, ends FAILED with the failure's code.
     """
-    if len(body.encode("utf-8", "replace")) > MAX_BODY_BYTES:
-        raise InvalidMessage(f"message is larger than {MAX_BODY_BYTES} bytes")
+    size = len(body.encode("utf-8", "replace"))
+    message, duplicates = _decode(body, message_id, size)
+    job_id = message_id
     try:
-        message = json.loads(body)
+        if duplicates & {"job_id", "client_token"}:  # which one names the job is ambiguous
+            raise InvalidMessage(f"duplicate key(s): {_names(duplicates)}")
+        job_id = job_id_of(message, message_id)
+        if duplicates:
+            raise InvalidMessage(f"duplicate key(s): {_names(duplicates)}")
+        if size > MAX_BODY_BYTES:
+            raise InvalidMessage(f"message is larger than {MAX_BODY_BYTES} bytes")
+        return parse_request(message, job_id)
+    except JobFailure as failure:
+        raise MessageRefused(failure, job_id, *_reportable(message)) from None
+
+
+def _decode(body: str, message_id: str, size: int) -> tuple[dict[str, Any], set[str]]:
+    """The body's JSON object, and the keys that appear more than once in it (at any depth)."""
+    if size > _MAX_READ_BYTES:
+        raise MessageRefused(InvalidMessage(f"message is larger than {MAX_BODY_BYTES} bytes"), message_id)
+    duplicates: set[str] = set()
+
+    def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [key for key, _ in pairs]
+        duplicates.update(key for key in keys if keys.count(key) > 1)
+        return dict(pairs)
+
+    try:
+        # RFC 8259 lets a parser ignore a leading byte-order mark; Windows editors and shells write one.
+        message = json.loads(body.removeprefix("\ufeff"), object_pairs_hook=unique_keys, parse_int=_bounded_int)
     except RecursionError:
-        raise InvalidMessage("message is nested too deeply") from None
+        raise MessageRefused(InvalidMessage("message is nested too deeply"), message_id) from None
     except ValueError as error:
         raise NotAJob(f"body is not JSON: {error}") from None
     if not isinstance(message, dict):
         raise NotAJob("body is not a JSON object")
-    return message
+    return message, duplicates
+
+
+def _bounded_int(digits: str) -> int | float:
+    if len(digits) <= _MAX_INT_DIGITS:
+        return int(digits)
+    return float("-inf") if digits.startswith("-") else float("inf")
+
+
+def _reportable(message: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The tag and video of a refused message, for its record and event."""
+    tag = message.get("tag")
+    tag = tag if isinstance(tag, str) and len(tag) <= 256 else None
+    video = message.get("video") if isinstance(message.get("video"), str) else None
+    return tag, video
+
+
+def _names(keys: set[str]) -> str:
+    return ", ".join(shown(key) for key in sorted(keys))
 
 
 def job_id_of(message: dict[str, Any], fallback: str) -> str:
