@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from helpers import send
+from helpers import receive_events, send, subscribe_queue
 from worker.jobs import JobStore
 
 VIDEO = "s3://videos/in/a.mp4"
@@ -65,3 +65,40 @@ def test_a_body_with_a_byte_order_mark_is_a_job(clients, resources, make_worker)
 
     record = JobStore(clients.dynamodb, resources.jobs_table).get("bom")
     assert (record["status"], record["error"]["code"]) == ("FAILED", "VIDEO_NOT_FOUND")  # read, then run
+
+
+@pytest.mark.parametrize("fields", [
+    {"tag": "\x1b[31mred", "video": "s3://videos/k\x1b[2J.mp4"},
+    {"tag": "surrogate \udc80", "video": "s3://videos/\ud800.mp4"},
+    {"tag": ["not", "text"], "video": 7},
+])
+def test_a_refused_tag_or_video_is_neither_stored_nor_published(clients, resources, make_worker, fields):
+    events = subscribe_queue(clients, resources.topic_arn, resources.jobs_table + "-events")
+    send(clients, resources, {"job_id": "refused", **fields})
+
+    make_worker().run(drain=True)
+
+    record = JobStore(clients.dynamodb, resources.jobs_table).get("refused")
+    assert (record["status"], record["error"]["code"]) == ("FAILED", "INVALID_MESSAGE")
+    assert "tag" not in record
+    [event] = receive_events(clients, events)
+    assert (event["job_id"], event["tag"], event["video"]) == ("refused", None, None)
+
+
+def test_a_valid_tag_of_a_refused_message_is_kept(clients, resources, make_worker):
+    send(clients, resources, {"job_id": "kept", "video": VIDEO, "tag": "camera-7", "sample_every": 0})
+
+    make_worker().run(drain=True)
+
+    assert JobStore(clients.dynamodb, resources.jobs_table).get("kept")["tag"] == "camera-7"
+
+
+def test_unknown_field_names_reach_the_record_escaped_and_short(clients, resources, make_worker):
+    names = ["\x1b]0;pwned\x07", "line\n2026-11-30 ERROR forged", "x" * 5000, *map(str, range(20))]
+    send(clients, resources, {"job_id": "names", "video": VIDEO, **dict.fromkeys(names, 1)})
+
+    make_worker().run(drain=True)
+
+    reason = JobStore(clients.dynamodb, resources.jobs_table).get("names")["error"]["message"]
+    assert reason.startswith("unknown field(s): ") and "pwned" in reason
+    assert reason.isascii() and reason.isprintable() and len(reason) < 400

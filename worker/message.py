@@ -79,7 +79,7 @@ def read_job(body: str, message_id: str) -> JobRequest:
             raise InvalidMessage(f"message is larger than {MAX_BODY_BYTES} bytes")
         return parse_request(message, job_id)
     except JobFailure as failure:
-        raise MessageRefused(failure, job_id, *_reportable(message)) from None
+        raise MessageRefused(failure, job_id, *_reportable(message, duplicates)) from None
 
 
 def _decode(body: str, message_id: str, size: int) -> tuple[dict[str, Any], set[str]]:
@@ -111,16 +111,21 @@ def _bounded_int(digits: str) -> int | float:
     return float("-inf") if digits.startswith("-") else float("inf")
 
 
-def _reportable(message: dict[str, Any]) -> tuple[str | None, str | None]:
-    """The tag and video of a refused message, for its record and event."""
-    tag = message.get("tag")
-    tag = tag if isinstance(tag, str) and len(tag) <= 256 else None
-    video = message.get("video") if isinstance(message.get("video"), str) else None
-    return tag, video
+def _reportable(message: dict[str, Any], duplicates: set[str]) -> tuple[str | None, str | None]:
+    """The tag and video of a refused message, for its record and event: each only if valid itself."""
+    def valid(field: str, validate) -> str | None:
+        try:
+            return None if field in duplicates else validate(message, field)
+        except InvalidMessage:
+            return None
+    return valid("tag", lambda m, f: _string(m, f, 256)), valid("video", _s3_uri)
 
 
-def _names(keys: set[str]) -> str:
-    return ", ".join(shown(key) for key in sorted(keys))
+def _names(keys, most: int = 5) -> str:
+    """Names from a message, as an error may show them: escaped, short, and only the first few."""
+    keys = sorted(keys)
+    more = f" and {len(keys) - most} more" if len(keys) > most else ""
+    return ", ".join(shown(key) for key in keys[:most]) + more
 
 
 def job_id_of(message: dict[str, Any], fallback: str) -> str:
@@ -136,9 +141,9 @@ def job_id_of(message: dict[str, Any], fallback: str) -> str:
 
 def parse_request(message: dict[str, Any], job_id: str) -> JobRequest:
     """Validates a decoded message; every error names the field at fault."""
-    unknown = sorted(set(message) - _FIELDS)
+    unknown = set(message) - _FIELDS
     if unknown:
-        raise InvalidMessage(f"unknown field(s): {', '.join(unknown)}")
+        raise InvalidMessage(f"unknown field(s): {_names(unknown)}")
     version = message.get("version", 1)
     if type(version) is not int or version != 1:
         raise InvalidMessage(f"version: {shown(version)} is not supported (only 1)")
