@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -20,6 +21,10 @@ from worker.logs import configure_logging
 log = logging.getLogger("videoscan")
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+# Control characters (C0, DEL, C1), which terminals obey: colours, window titles, cursor moves.
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROLS_BUT_LAYOUT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 class UsageError(VideoscanError):
@@ -105,7 +110,8 @@ def cmd_status(args, settings: Settings) -> int:
         bar = ProgressBar()
         while record["status"] not in FINAL_STATES:
             progress = record.get("progress") or {}
-            bar.update(progress.get("frames_done", 0), progress.get("frames_total", 0), record["status"])
+            bar.update(progress.get("frames_done", 0), progress.get("frames_total", 0),
+                       _shown(str(record["status"])))
             time.sleep(args.interval)  # polling a remote record: there is no event to await
             record = _get_record(jobs, args.job_id)
         bar.close()
@@ -121,10 +127,11 @@ def cmd_results(args, settings: Settings) -> int:
     if record["status"] != "SUCCEEDED":
         error = record.get("error") or {}
         detail = f" ({error.get('code')}: {error.get('message')})" if error else ""
-        print(f"videoscan: job {args.job_id} is {record['status']}{detail}: no result", file=sys.stderr)
+        print(_shown(f"videoscan: job {args.job_id} is {record['status']}{detail}: no result"), file=sys.stderr)
         return EXIT_FAILURE
     storage = Storage(AwsClients.create(settings.region).s3, settings.max_video_bytes)
-    _write_output(storage.read_text(record["result_uri"]), args.output)
+    document = storage.read_text(record["result_uri"])
+    _write_output(document if args.output else _shown(document, _CONTROLS_BUT_LAYOUT), args.output)
     return EXIT_OK
 
 
@@ -230,6 +237,12 @@ def _as_usage_error(function, *args):
         return function(*args)
     except JobFailure as failure:
         raise UsageError(str(failure)) from None
+
+
+def _shown(text: str, controls: re.Pattern = _CONTROLS) -> str:
+    """Stored text as it may reach a terminal: control characters as JSON escapes (the same
+    JSON document, where they are inside its strings; one line, where layout is escaped too)."""
+    return controls.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
 
 def _write_output(text: str, path: str | None) -> None:
