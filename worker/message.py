@@ -89,9 +89,11 @@ def _decode(body: str, message_id: str, size: int) -> tuple[dict[str, Any], set[
     duplicates: set[str] = set()
 
     def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        keys = [key for key, _ in pairs]
-        duplicates.update(key for key in keys if keys.count(key) > 1)
-        return dict(pairs)
+        message = dict(pairs)
+        if len(message) < len(pairs):
+            seen: set[str] = set()
+            duplicates.update(key for key, _ in pairs if key in seen or seen.add(key))
+        return message
 
     try:
         # RFC 8259 lets a parser ignore a leading byte-order mark; Windows editors and shells write one.
