@@ -68,6 +68,8 @@ class ResultFrames:
         self._position += 1
         while True:
             self._skip(",")
+            if self._peek() == "}":
+                raise ValueError("result: not a videoscan detections document (it has no frames)")
             key = self._value()
             self._skip("")
             if self._peek() != ":":
