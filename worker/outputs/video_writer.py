@@ -13,8 +13,9 @@ from fractions import Fraction
 import av
 import numpy as np
 
-# Fast enough to keep up with decoding on a CPU; CRF 23 is x264's own default quality.
-X264_OPTIONS = {"preset": "veryfast", "crf": "23"}
+# x264 takes most of the time of rendering on a CPU: "superfast" costs a quarter less than
+# "veryfast" for somewhat larger files; CRF 23 is x264's own default quality.
+X264_OPTIONS = {"preset": "superfast", "crf": "23"}
 # Audio that MP4 can carry as it is; anything else is re-encoded to AAC.
 MP4_AUDIO = {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"}
 
