@@ -26,7 +26,7 @@ def annotate(image: np.ndarray, detections: Sequence[Detection], index: int, tim
         x1, y1 = int(box.left * width), int(box.top * height)
         x2, y2 = int((box.left + box.width) * width), int((box.top + box.height) * height)
         colour = _COLOURS.get(detection.label, _OTHER)
-        thick = max(int(3 * scale), 1)
+        thick = max(round(3 * scale), 2)
         if detection.source == "tracker":
             _dashed_rectangle(image, (x1, y1), (x2, y2), colour, max(thick // 2, 1))
         else:
