@@ -222,3 +222,29 @@ def test_render_refuses_a_result_of_another_video(tmp_path, small_video):
     other = write_test_video(tmp_path / "other.mp4", size=(320, 240))
     with pytest.raises(ValueError, match="160x120 video"):
         render_result(str(tmp_path / "result.json"), other, RenderRequest(annotated=str(tmp_path / "a.mp4")))
+
+
+def test_audio_mp4_cannot_hold_is_re_encoded_to_aac(tmp_path):
+    # given an AVI with PCM audio (which MP4 cannot carry as it is)
+    path = tmp_path / "pcm.avi"
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("mpeg4", rate=FPS)
+        video.width, video.height, video.pix_fmt = *SIZE, "yuv420p"
+        audio = container.add_stream("pcm_s16le", rate=16000, layout="mono")
+        for i in range(FRAMES):
+            container.mux(video.encode(av.VideoFrame.from_ndarray(np.full((SIZE[1], SIZE[0], 3), 7 * i, np.uint8),
+                                                                  format="bgr24")))
+        samples = (3000 * np.sin(np.arange(FRAMES * 16000 // FPS) / 5)).astype(np.int16)
+        chunk = av.AudioFrame.from_ndarray(samples[None], format="s16", layout="mono")
+        chunk.sample_rate, chunk.pts = 16000, 0
+        container.mux(audio.encode(chunk))
+        container.mux(video.encode(None))
+        container.mux(audio.encode(None))
+    stub_result(str(path), tmp_path / "result.json")
+    # when rendered; then the video has AAC audio lasting as long as the source's
+    render_result(str(tmp_path / "result.json"), str(path), RenderRequest(annotated=str(tmp_path / "a.mp4")))
+    with av.open(str(tmp_path / "a.mp4")) as container:
+        stream = container.streams.audio[0]
+        assert stream.codec_context.name == "aac"
+        seconds = sum(frame.samples for frame in container.decode(stream)) / stream.rate
+    assert seconds == pytest.approx(FRAMES / FPS, abs=0.15)

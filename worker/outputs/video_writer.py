@@ -18,6 +18,7 @@ import numpy as np
 X264_OPTIONS = {"preset": "superfast", "crf": "23"}
 # Audio that MP4 can carry as it is; anything else is re-encoded to AAC.
 MP4_AUDIO = {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"}
+_STANDARD_LAYOUTS = {1: "mono", 2: "stereo", 6: "5.1", 8: "7.1"}
 
 
 class VideoWriter:
@@ -110,8 +111,10 @@ class _AudioCopy:
         if self._copy:
             self.stream = container.add_stream_from_template(source)
         else:
-            self.stream = container.add_stream("aac", rate=source.rate, layout=source.layout)
-            self._resampler = av.AudioResampler(format="fltp", layout=source.layout, rate=source.rate)
+            # The standard layout for the channel count: AVI's PCM may name none, which AAC refuses.
+            layout = _STANDARD_LAYOUTS.get(source.channels, source.layout.name)
+            self.stream = container.add_stream("aac", rate=source.rate, layout=layout)
+            self._resampler = av.AudioResampler(format="fltp", layout=layout, rate=source.rate)
 
     def mux(self, packet: av.Packet) -> None:
         if packet.dts is None and packet.size == 0:
