@@ -51,7 +51,8 @@ class Rendered:
 
 def render(frames: Iterable[FrameDetections], video_path: str, request: RenderRequest,
            expected_size: tuple[int, int] | None = None) -> Rendered:
-    """Makes the requested outputs; on any failure none of them is left behind."""
+    """Makes the requested outputs in one pass. Each file appears only complete: a failure leaves
+    no partial file (and no video at all if it comes before the videos are finished)."""
     try:
         source = av.open(video_path)
     except (av.FFmpegError, OSError) as error:

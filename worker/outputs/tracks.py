@@ -12,7 +12,6 @@ appeared when is better without it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -88,11 +87,6 @@ class TrackBook:
                     track.best_crop = self._crop(image, detection.box)
             elif detection.source == "detector":
                 track.max_confidence = max(track.max_confidence, detection.confidence)
-
-    def add_all(self, frames: Iterable[FrameDetections]) -> "TrackBook":
-        for frame in frames:
-            self.add(frame)
-        return self
 
     def tracks(self, min_frames: int = MIN_FRAMES) -> list[Track]:
         """Tracks seen on at least `min_frames` analysed frames, in order of first appearance."""

@@ -37,7 +37,6 @@ class VideoWriter:
             raise
         self._last_pts: int | None = None
         self._step = 1
-        self.frames_written = 0
 
     def _add_video(self, source: av.VideoStream, threads: int) -> av.VideoStream:
         if source.width % 2 or source.height % 2:
@@ -70,7 +69,6 @@ class VideoWriter:
         frame.pts, frame.time_base = pts, self.time_base
         self._container.mux(self._video.encode(frame))
         self._last_pts = pts
-        self.frames_written += 1
 
     def mux_audio(self, packet: av.Packet) -> None:
         copy = self._audio.get(packet.stream.index)
