@@ -55,6 +55,8 @@ def test_the_demo_finds_people_and_faces_with_no_aws_account(tmp_path):
     assert result["video"]["frame_count"] == 48
     assert result["summary"]["max_in_frame"]["person"] >= 2  # the astronaut and the cameraman
     assert result["summary"]["counts"]["face"] >= 24  # the astronaut's face, in most frames
+    for name in ("annotated.mp4", "redacted.mp4", "tracks.png"):  # issue: outputs
+        assert (directory / name).stat().st_size > 1_000 and str(directory / name) in demo.stdout
 
 
 def test_with_detect_every_1_the_result_is_the_detector_output_plus_track_fields(human_detector, data_dir, tmp_path):

@@ -167,6 +167,15 @@ def cmd_analyze(args, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_render(args, settings: Settings) -> int:
+    from worker.outputs.render import render_command
+
+    try:
+        return render_command(args.result, args.video, args.output, args.redact, args.sheet)
+    except ValueError as error:  # a missing file, or a result or video that cannot be read
+        raise UsageError(str(error)) from None
+
+
 def cmd_check_gpu(args, settings: Settings) -> int:
     from worker.gpu import check_gpu
 
@@ -330,6 +339,13 @@ def _parser() -> argparse.ArgumentParser:
     analyze.add_argument("video")
     analyze.add_argument("-o", "--output", help="file to write (default: stdout)")
     job_options(analyze)
+
+    render = command("render", cmd_render, "draw a result onto its video, or blur labels in it")
+    render.add_argument("result", help="detections.json")
+    render.add_argument("video", help="the video the result was made from")
+    render.add_argument("-o", "--output", help="the MP4 to write (default: VIDEO-NAME.annotated.mp4 or .redacted.mp4)")
+    render.add_argument("--redact", metavar="LABELS", help="blur these labels (e.g. face) instead of annotating")
+    render.add_argument("--sheet", metavar="OUT.png", help="also write a contact sheet of every track")
 
     command("check-gpu", cmd_check_gpu, "report what NVML and TensorFlow see; exit 1 without a usable GPU")
     return parser

@@ -2,7 +2,8 @@
 
 Starts moto's server on 127.0.0.1, creates the queue (with a dead-letter queue), table,
 bucket and topic, uploads a sample video, submits a human+face job, runs a worker
-until the queue is empty, and leaves the video and its result in a local directory.
+until the queue is empty, and leaves the video, its result, an annotated and a redacted
+video and a contact sheet of the tracks in a local directory.
 """
 
 from __future__ import annotations
@@ -60,7 +61,21 @@ def run_demo(directory: str) -> int:
         clients.s3.download_file(bucket, key, result_path)
 
     _print_summary(record, result_path, time.monotonic() - started)
+    _render_outputs(directory, result_path, video_path)
     return 0
+
+
+def _render_outputs(directory: str, result_path: str, video_path: str) -> None:
+    """The videos and sheet a person looks at, rendered here from the result and the sample video
+    (the same code as `videoscan render`) until the worker makes them as job outputs."""
+    from worker.outputs.render import RenderRequest, render_result
+
+    paths = {name: os.path.join(directory, name) for name in ("annotated.mp4", "redacted.mp4", "tracks.png")}
+    rendered = render_result(result_path, video_path, RenderRequest(
+        annotated=paths["annotated.mp4"], redacted=paths["redacted.mp4"], sheet=paths["tracks.png"]))
+    _say(f"annotated video: {paths['annotated.mp4']}")
+    _say(f"redacted video (faces blurred): {paths['redacted.mp4']}")
+    _say(f"contact sheet of {len(rendered.tracks)} tracks: {paths['tracks.png']}")
 
 
 def _print_summary(record: dict, result_path: str, wall_s: float) -> None:
