@@ -7,9 +7,9 @@ import os
 # them into JSON lines and applies this level to absl's early lines too, which ignore it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
-from detectors.host_memory import one_malloc_arena
+from detectors.host_memory import tune_malloc
 
-one_malloc_arena()
+tune_malloc()
 
 from detectors.base import LANDMARK_NAMES, Box, Detection, Detector, Findings
 from detectors.registry import build_detector, check_detector_name, detector_names
