@@ -74,6 +74,48 @@ def read_frames(path, indices) -> list[np.ndarray]:
     return frames
 
 
+# Model outputs agree bit for bit only on the same kernels with the same inputs: oneDNN picks its kernels
+# by CPU and by shape, so a batch of another size, or another machine, moves scores in the 7th digit.
+MODEL_TOLERANCE = 1e-4
+
+
+def assert_same_detections(found, expected, tolerance: float = MODEL_TOLERANCE) -> None:
+    """Frame by frame, the same number of detections with the same labels, and each matched to the nearest
+    one of its label with box, confidence and landmarks within `tolerance` (two close scores may swap
+    places, hence the matching). Takes `Detection`s or their JSON; JSON is rounded to 4 decimals, which
+    the caller's tolerance must allow for."""
+    assert len(found) == len(expected), f"{len(found)} frames, expected {len(expected)}"
+    for index, (frame_found, frame_expected) in enumerate(zip(found, expected)):
+        labels = sorted(_label(detection) for detection in frame_found)
+        assert labels == sorted(_label(detection) for detection in frame_expected), f"frame {index}: other labels"
+        unmatched = list(frame_expected)
+        for detection in frame_found:
+            values = _values(detection)
+            distance, nearest = min(
+                ((np.abs(values - _values(other)).max(), position) for position, other in enumerate(unmatched)
+                 if _label(other) == _label(detection)),
+            )
+            assert distance <= tolerance, f"frame {index}: {detection} is {distance:.2e} from {unmatched[nearest]}"
+            del unmatched[nearest]
+
+
+def _label(detection) -> str:
+    return detection["label"] if isinstance(detection, dict) else detection.label
+
+
+def _values(detection) -> np.ndarray:
+    """Box, confidence and landmarks as one vector."""
+    if isinstance(detection, dict):
+        box, confidence = detection["box"], detection["confidence"]
+        corners = [box[name] for name in ("left", "top", "width", "height")]
+        landmarks = detection.get("landmarks") or {}
+    else:
+        box, confidence = detection.box, detection.confidence
+        corners = [box.left, box.top, box.width, box.height]
+        landmarks = detection.landmarks or {}
+    return np.array([*corners, confidence, *(value for name in sorted(landmarks) for value in landmarks[name])])
+
+
 def wait_for(predicate, timeout_s: float, what: str):
     """Polls remote state (a record, a queue) until `predicate()` is truthy; fails after the deadline."""
     deadline = time.monotonic() + timeout_s

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from contract_checks import assert_contract_result
-from helpers import read_result, send, upload
+from helpers import MODEL_TOLERANCE, assert_same_detections, read_result, send, upload
 from worker.analysis import analyze_file
 from worker.cli import main
 from worker.jobs import JobStore
@@ -34,6 +34,7 @@ def test_analyze_and_the_queue_path_give_identical_detections(clients, resources
     analyzed = json.loads(local.read_text())
     for result in (queued, analyzed):
         assert_contract_result(result, sample_every=25)
+    # Equal by construction: the same detectors on the same batches, in one process.
     assert queued["frames"] == analyzed["frames"]
     assert queued["summary"] == analyzed["summary"]
     assert queued["summary"]["counts"]["face"] > 0 and queued["summary"]["counts"]["person"] > 0
@@ -73,7 +74,8 @@ def test_with_detect_every_1_the_result_is_the_detector_output_plus_track_fields
     expected = [[detection_json(d) for d in found] for found in human.detect([human.prepare(i) for i in images])]
     actual = [[{k: v for k, v in d.items() if k not in ("track_id", "source")} for d in f["detections"]]
               for f in frames]
-    assert actual == [[{k: v for k, v in d.items() if k not in ("track_id", "source")} for d in e] for e in expected]
+    # Rounded to 4 decimals in the document: one step more than the models' tolerance.
+    assert_same_detections(actual, expected, tolerance=MODEL_TOLERANCE + 1e-4 + 1e-9)
     assert sum(len(f) for f in expected) >= 40
     assert {d["source"] for f in frames for d in f["detections"]} == {"detector"}
 

@@ -44,6 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings.load(**_setting_flags(args))
         configure_logging(settings.log_format, settings.log_level)
+        # The worker's stream is what CloudWatch reads; only this process's own command line owns fd 2.
+        if args.command is cmd_run and argv is None and settings.log_format == "json":
+            from worker.native_log import capture_native_stderr
+
+            capture_native_stderr()
         return args.command(args, settings) or EXIT_OK
     except (UsageError, ConfigError) as error:
         print(f"videoscan: {error}", file=sys.stderr)

@@ -88,6 +88,7 @@ def configure_logging(log_format: str = "json", level: str = "INFO", stream=None
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    logging.captureWarnings(True)  # Python warnings become log records, not free text on stderr
     # Library chatter (botocore's retries, moto's request log) stays out of the worker's log.
     for noisy in ("botocore", "boto3", "urllib3", "s3transfer", "werkzeug", "moto", "tensorflow", "absl"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
