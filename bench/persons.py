@@ -123,16 +123,19 @@ def average_precision(hits: list[bool], total: int) -> float:
     return float(np.sum(np.diff(recall) * precision[1:]))
 
 
-def vtest_speed(make, frames: list[np.ndarray], rounds: int) -> tuple[float, float]:
-    """(frames/s, persons reported per frame) of the detector on prepared vtest.avi frames, after a warm-up."""
-    detector = make()
-    detector.detect_with_weak(frames[: detector.batch_size])
-    seconds = []
+def vtest_speeds(frames: list[np.ndarray], rounds: int) -> dict[str, tuple[float, float]]:
+    """Per setting, (frames/s, persons reported per frame) on prepared vtest.avi frames: the settings
+    timed in turn in each round (a loaded machine's drift hits them alike), after a warm-up."""
+    detectors = {name: make() for name, make in SETTINGS.items()}
+    persons = {name: sum(len(f.detections) for f in detector.detect_with_weak(frames)) / len(frames)
+               for name, detector in detectors.items()}
+    seconds: dict[str, list[float]] = {name: [] for name in detectors}
     for _ in range(rounds):
-        start = time.perf_counter()
-        findings = detector.detect_with_weak(frames)
-        seconds.append(time.perf_counter() - start)
-    return len(frames) / median(seconds), sum(len(f.detections) for f in findings) / len(frames)
+        for name, detector in detectors.items():
+            start = time.perf_counter()
+            detector.detect_with_weak(frames)
+            seconds[name].append(time.perf_counter() - start)
+    return {name: (len(frames) / median(seconds[name]), persons[name]) for name in detectors}
 
 
 def vtest_frames(count: int) -> list[np.ndarray]:
@@ -158,7 +161,8 @@ def main() -> None:
     print(f"own aspect (none, not letterboxed): recall {own['recall']:.3f} precision {own['precision']:.3f} "
           f"AP50 {own['ap50']:.3f} ({own['truth']} persons)")
     images, frames = dev_set(letterbox=True), vtest_frames(args.frames)
-    rows = {name: (quality(make, images), *vtest_speed(make, frames, args.rounds)) for name, make in SETTINGS.items()}
+    speeds = vtest_speeds(frames, args.rounds)
+    rows = {name: (quality(make, images), *speeds[name]) for name, make in SETTINGS.items()}
     base = rows["none"]
     print(f"{'tiles':20} {'recall':>7} {'prec.':>7} {'AP50':>7} {'x recall':>9} {'frames/s':>9} {'x cost':>7} "
           f"{'vtest persons/frame':>20}")

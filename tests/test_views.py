@@ -111,3 +111,12 @@ def test_merging_with_no_boxes_keeps_none():
     merged, kept = views.merge(np.zeros((0, 4)), [], [])
 
     assert merged.shape == (0, 4) and kept == []
+
+
+def test_the_human_detector_rejects_an_unknown_tiles_setting_before_loading_its_model(monkeypatch):
+    from detectors import build_detector, human
+
+    monkeypatch.setattr(human, "load_packaged_model", lambda: pytest.fail("the model was loaded"))
+
+    with pytest.raises(ValueError, match=r"unknown tiles 'squares'; choose one of: auto, none, 2x2"):
+        build_detector("human", tiles="squares")

@@ -13,6 +13,7 @@ import time
 import uuid
 
 from detectors import detector_names
+from detectors.views import TILINGS
 from worker.config import Settings
 from worker.errors import ConfigError, JobFailure, VideoscanError
 from worker.logs import configure_logging
@@ -134,7 +135,7 @@ def cmd_analyze(args, settings: Settings) -> int:
     flags = {"detectors": args.detectors, "sample_every": args.sample_every,
              "detect_every": args.detect_every, "min_confidence": args.min_confidence}
     options = _as_usage_error(parse_options, {k: v for k, v in flags.items() if v is not None})
-    detectors = DetectorPool(settings.human_model).get(options["detectors"], options["min_confidence"])
+    detectors = DetectorPool(settings.human_model, human_tiles=args.tiles).get(options["detectors"], options["min_confidence"])
     bar = ProgressBar()
     with private_workdir() as workdir:
         out_path = os.path.join(workdir, "detections.json")
@@ -300,6 +301,7 @@ def _parser() -> argparse.ArgumentParser:
     analyze.add_argument("video")
     analyze.add_argument("-o", "--output", help="file to write (default: stdout)")
     job_options(analyze)
+    analyze.add_argument("--tiles", choices=list(TILINGS), help="views of a frame the human detector sees; default auto")
 
     command("check-gpu", cmd_check_gpu, "report what NVML and TensorFlow see; exit 1 without a usable GPU")
     return parser
