@@ -28,6 +28,7 @@ FRAME_SIZE = (1280, 720)
 MATCH_IOU = 0.5
 DEFAULT_CONFIDENCE = 0.5
 AP_CONFIDENCE = 0.1  # AP50 counts every box down to this detector's weak floor
+EQUAL_PRECISION = 0.95  # settings compared by their recall at this precision, whatever threshold gives it
 
 
 class PaddedHumanDetector(HumanDetector):
@@ -105,13 +106,23 @@ def _iou(box: np.ndarray, truth: np.ndarray) -> np.ndarray:
 def quality(make, images) -> dict[str, float]:
     """Recall and precision at the default threshold (its detector), and AP50 (a low-threshold detector)."""
     total = sum(len(truth) for _, truth in images)
+    default = make()
     at_default = [m for image, truth in images
-                  for m in matches([f for f in found(make(), image) if f[0] >= DEFAULT_CONFIDENCE], truth)]
+                  for m in matches([f for f in found(default, image) if f[0] >= DEFAULT_CONFIDENCE], truth)]
     hits = sum(hit for _, hit in at_default)
     low = make(min_confidence=AP_CONFIDENCE)
     ranked = sorted((m for image, truth in images for m in matches(found(low, image), truth)), key=lambda m: -m[0])
+    ranked_hits = [hit for _, hit in ranked]
     return {"recall": hits / total, "precision": hits / max(len(at_default), 1),
-            "ap50": average_precision([hit for _, hit in ranked], total), "truth": total}
+            "ap50": average_precision(ranked_hits, total), "at_equal": recall_at_precision(ranked_hits, total),
+            "truth": total}
+
+
+def recall_at_precision(hits: list[bool], total: int, precision: float = EQUAL_PRECISION) -> float:
+    """The most recall any threshold gives with at least `precision`."""
+    true_positives = np.cumsum(hits)
+    good = true_positives / np.arange(1, len(hits) + 1) >= precision
+    return float(true_positives[good].max() / total) if good.any() else 0.0
 
 
 def average_precision(hits: list[bool], total: int) -> float:
@@ -159,16 +170,17 @@ def main() -> None:
     print(f"machine: {machine()}; {args.frames} vtest.avi frames, median of {args.rounds} passes", flush=True)
     own = quality(SETTINGS["none"], dev_set(letterbox=False))
     print(f"own aspect (none, not letterboxed): recall {own['recall']:.3f} precision {own['precision']:.3f} "
-          f"AP50 {own['ap50']:.3f} ({own['truth']} persons)")
+          f"AP50 {own['ap50']:.3f} recall at precision {EQUAL_PRECISION} {own['at_equal']:.3f} ({own['truth']} persons)")
     images, frames = dev_set(letterbox=True), vtest_frames(args.frames)
     speeds = vtest_speeds(frames, args.rounds)
     rows = {name: (quality(make, images), *speeds[name]) for name, make in SETTINGS.items()}
     base = rows["none"]
-    print(f"{'tiles':20} {'recall':>7} {'prec.':>7} {'AP50':>7} {'x recall':>9} {'frames/s':>9} {'x cost':>7} "
-          f"{'vtest persons/frame':>20}")
+    print(f"{'tiles':20} {'recall':>7} {'prec.':>7} {'AP50':>7} {'R@P.95':>7} {'x recall':>9} {'frames/s':>9} "
+          f"{'x cost':>7} {'vtest persons/frame':>20}")
     for name, (scores, fps, per_frame) in rows.items():
         print(f"{name:20} {scores['recall']:7.3f} {scores['precision']:7.3f} {scores['ap50']:7.3f} "
-              f"{scores['recall'] / base[0]['recall']:9.2f} {fps:9.1f} {base[1] / fps:7.2f} {per_frame:20.2f}")
+              f"{scores['at_equal']:7.3f} {scores['recall'] / base[0]['recall']:9.2f} {fps:9.1f} {base[1] / fps:7.2f} "
+              f"{per_frame:20.2f}")
     footer()
 
 
