@@ -170,7 +170,8 @@ def main() -> None:
     print(f"machine: {machine()}; {args.frames} vtest.avi frames, median of {args.rounds} passes", flush=True)
     own = quality(SETTINGS["none"], dev_set(letterbox=False))
     print(f"own aspect (none, not letterboxed): recall {own['recall']:.3f} precision {own['precision']:.3f} "
-          f"AP50 {own['ap50']:.3f} recall at precision {EQUAL_PRECISION} {own['at_equal']:.3f} ({own['truth']} persons)")
+          f"AP50 {own['ap50']:.3f} recall at precision {EQUAL_PRECISION} {own['at_equal']:.3f} "
+          f"({own['truth']} persons)")
     images, frames = dev_set(letterbox=True), vtest_frames(args.frames)
     speeds = vtest_speeds(frames, args.rounds)
     rows = {name: (quality(make, images), *speeds[name]) for name, make in SETTINGS.items()}

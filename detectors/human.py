@@ -47,7 +47,8 @@ class HumanDetector(Detector):
 
     def detect_with_weak(self, frames: Sequence[np.ndarray]) -> list[Findings]:
         size = self._model.fixed_batch or self.batch_size
-        return [found for start in range(0, len(frames), size) for found in self.detect_batch(frames[start : start + size])]
+        return [found for start in range(0, len(frames), size)
+                for found in self.detect_batch(frames[start : start + size])]
 
     def detect_batch(self, frames: Sequence[np.ndarray]) -> list[Findings]:
         """Each frame's persons, for one batch of at most `batch_size` frames of one size."""

@@ -311,21 +311,23 @@ FRAME_SIZE = (1280, 720)
 
 
 def letterboxed(image: np.ndarray) -> tuple[np.ndarray, float, int, int]:
-    """The image scaled to fit a black 16:9 frame, centred, as a video frame shows a photo: (frame, scale, left, top)."""
+    """The image scaled to fit a black 16:9 frame, centred, as video shows a photo: (frame, scale, left, top)."""
     width, height = FRAME_SIZE
     scale = min(width / image.shape[1], height / image.shape[0])
-    scaled = cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+    scaled = cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)),
+                        interpolation=cv2.INTER_AREA)
     left, top = (width - scaled.shape[1]) // 2, (height - scaled.shape[0]) // 2
     frame = np.zeros((height, width, 3), np.uint8)
     frame[top : top + scaled.shape[0], left : left + scaled.shape[1]] = scaled
     return frame, scale, left, top
 
 
-def pixel_corners(detections, width: float, height: float, scale: float = 1.0, left: int = 0, top: int = 0) -> np.ndarray:
+def pixel_corners(detections, width: float, height: float, scale: float = 1.0, left: int = 0,
+                  top: int = 0) -> np.ndarray:
     """Detections as (x1, y1, x2, y2) pixels of the original image (undoing a letterbox's scale and offset)."""
-    return np.array([[(d.box.left * width - left) / scale, (d.box.top * height - top) / scale,
-                      ((d.box.left + d.box.width) * width - left) / scale, ((d.box.top + d.box.height) * height - top) / scale]
-                     for d in detections]).reshape(-1, 4)
+    corners = np.array([[d.box.left, d.box.top, d.box.left + d.box.width, d.box.top + d.box.height]
+                        for d in detections]).reshape(-1, 4)
+    return (corners * [width, height, width, height] - [left, top, left, top]) / scale
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:

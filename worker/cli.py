@@ -135,7 +135,8 @@ def cmd_analyze(args, settings: Settings) -> int:
     flags = {"detectors": args.detectors, "sample_every": args.sample_every,
              "detect_every": args.detect_every, "min_confidence": args.min_confidence}
     options = _as_usage_error(parse_options, {k: v for k, v in flags.items() if v is not None})
-    detectors = DetectorPool(settings.human_model, human_tiles=args.tiles).get(options["detectors"], options["min_confidence"])
+    pool = DetectorPool(settings.human_model, human_tiles=args.tiles)
+    detectors = pool.get(options["detectors"], options["min_confidence"])
     bar = ProgressBar()
     with private_workdir() as workdir:
         out_path = os.path.join(workdir, "detections.json")
