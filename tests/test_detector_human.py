@@ -1,8 +1,9 @@
-"""The human detector on real vtest.avi frames: parity with the packaged graph, batching, user models."""
+"""The human detector on real frames: parity with the packaged graph, batching, user models, views (tiles)."""
 
 from __future__ import annotations
 
 import importlib.resources
+import json
 import os
 import pathlib
 import re
@@ -394,3 +395,25 @@ def test_every_tiles_setting_batches_like_frame_by_frame(tiles, rgb_frames):
 
     assert in_batches == [detector.detect_with_weak([frame])[0] for frame in rgb_frames[:5]]
     assert len(detector.views(*FRAME_SIZE)) == {"none": 1, "2x2": 5}[tiles]
+
+
+def test_videoscan_analyze_passes_tiles_to_the_human_detector(data_dir, tmp_path):
+    from helpers import videoscan
+
+    clip = tmp_path / "vtest-3.mp4"
+    frames = read_frames(data_dir / "vtest.avi", (0, 60, 120))
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (1280, 720))
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+
+    persons = {}
+    for tiles in ("none", "2x2"):
+        out = tmp_path / f"{tiles}.json"
+        run = videoscan("analyze", str(clip), "-o", str(out), "--detectors", "human", "--tiles", tiles)
+        assert run.returncode == 0, run.stderr
+        persons[tiles] = sum(len(frame["detections"]) for frame in json.loads(out.read_text())["frames"])
+    bad = videoscan("analyze", str(clip), "--tiles", "3x3")
+
+    assert persons["2x2"] > persons["none"] > 0  # the quarter tiles find vtest.avi's small walkers
+    assert bad.returncode == 2 and "--tiles: invalid choice: '3x3'" in bad.stderr
