@@ -96,8 +96,8 @@ def _ignore_weak_detections() -> None:
     class WithoutWeakDetections(MultiTracker):
         """Tracks follow only the detections that are reported (the tracker before ByteTrack's second pass)."""
 
-        def observe(self, gray, detections, weak=()):
-            return super().observe(gray, detections)
+        def observe(self, index, timestamp_ms, gray, detections, weak=()):
+            return super().observe(index, timestamp_ms, gray, detections)
 
     worker.pipeline.MultiTracker = WithoutWeakDetections
 

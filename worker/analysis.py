@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections.abc import Callable, Sequence
 
@@ -36,12 +37,13 @@ def analyze_file(
 ) -> dict:
     """Runs the pipeline on `video_path` and writes the contract's document to `out_path`.
 
+    Work files go next to `out_path`, which is in the caller's private work directory.
     Returns the document's summary.
     """
     started_at = utc_now_iso(time.time())
     threads = decode_threads(for_gpu=any(d.on_gpu for d in detectors))
     with VideoReader(video_path, limits.max_frame_pixels, limits.max_duration_s, threads) as reader, \
-            ResultWriter(d.label for d in detectors) as writer:
+            ResultWriter((d.label for d in detectors), os.path.dirname(os.path.abspath(out_path))) as writer:
         facts = analyze(reader, detectors, writer, sample_every, detect_every, on_progress, check_continue)
         header = {
             "job_id": job_id,

@@ -10,7 +10,6 @@ import concurrent.futures
 import contextvars
 import dataclasses
 import logging
-import math
 import queue
 import threading
 import time
@@ -85,9 +84,7 @@ def analyze(
     """
     batch_size = max(d.batch_size for d in detectors)
     estimate = max(1, -(-reader.info.frame_count // sample_every))
-    # Tracks survive about 15 analysed frames without a detection, whatever the interval,
-    # so the count of distinct objects does not depend on it.
-    tracker = MultiTracker(max_missed=max(3, math.ceil(15 / detect_every)))
+    tracker = MultiTracker()  # one per video: no track or id carries over
     # Batches in inference at once; every detector must allow that many calls together.
     streams = min(d.streams for d in detectors)
     in_flight: collections.deque[tuple[Batch, concurrent.futures.Future]] = collections.deque()
@@ -98,10 +95,12 @@ def analyze(
         for frame in batch.frames:
             if frame.detect:
                 findings = next(found)
-                tracked = tracker.observe(frame.gray, findings.detections, findings.weak)
+                finished = tracker.observe(frame.index, frame.timestamp_ms, frame.gray, findings.detections,
+                                           findings.weak)
             else:
-                tracked = tracker.carry(frame.gray)
-            writer.add_frame(frame.index, frame.timestamp_ms, tracked)
+                finished = tracker.carry(frame.index, frame.timestamp_ms, frame.gray)
+            for final in finished:  # the tracker holds frames back until their tracks are confirmed or gone
+                writer.add_frame(final.index, final.timestamp_ms, final.detections)
         if on_progress:
             done = writer.frames_analyzed
             on_progress(done, max(estimate, done))
@@ -118,6 +117,8 @@ def analyze(
                     finish_oldest()
             while in_flight:
                 finish_oldest()
+        for final in tracker.flush():
+            writer.add_frame(final.index, final.timestamp_ms, final.detections)
     finally:
         pool.shutdown(cancel_futures=True)  # on an error too: no detect call outlives the run
     writer.set_tracks(tracker.track_counts())
