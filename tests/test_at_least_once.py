@@ -16,7 +16,7 @@ import pytest
 from detectors.stub import StubDetector
 from helpers import drain_until, queue_depth, receive_events, send, subscribe_queue, upload, wait_for
 from test_signals import GatedDetector
-from worker.config import Settings
+from worker.config import MIN_VISIBILITY_TIMEOUT_S, Settings
 from worker.detector_pool import DetectorPool
 from worker.embedded_aws import create_resources
 from worker.errors import LeaseLost
@@ -164,8 +164,9 @@ class ExplodingDetector(StubDetector):
 
 def test_a_poison_job_fails_on_its_last_attempt_and_ends_in_the_dead_letter_queue(clients, small_video, monkeypatch):
     # given a job that hits a bug on every attempt, on a queue that dead-letters after 2 receives
-    resources = create_resources(clients, f"poison{os.urandom(4).hex()}", visibility_timeout=1, max_receive_count=2)
-    for name, value in {**resources.environment(), "VIDEOSCAN_VISIBILITY_TIMEOUT": "1"}.items():
+    resources = create_resources(clients, f"poison{os.urandom(4).hex()}", visibility_timeout=MIN_VISIBILITY_TIMEOUT_S,
+                                 max_receive_count=2)
+    for name, value in {**resources.environment(), "VIDEOSCAN_VISIBILITY_TIMEOUT": str(MIN_VISIBILITY_TIMEOUT_S)}.items():
         monkeypatch.setenv(name, value)
     events = subscribe_queue(clients, resources.topic_arn, resources.jobs_table + "-events")
     video = upload(clients, resources.results_bucket, "in/small.mp4", small_video)

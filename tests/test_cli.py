@@ -13,6 +13,7 @@ import pytest
 from contract_checks import assert_contract_result
 from helpers import queue_depth, read_result, receive_events, subscribe_queue, upload, videoscan
 from worker.jobs import JobStore
+from worker.message import parse_request
 
 
 def test_submit_twice_with_one_client_token_gives_one_job_and_one_result(clients, resources, small_video, tmp_path):
@@ -57,6 +58,9 @@ def test_submit_twice_with_one_client_token_gives_one_job_and_one_result(clients
     (["submit", "s3://b/k.mp4", "--detectors", "dog"], {}, "unknown detector"),
     (["submit", "s3://b/k.mp4"], {"VIDEOSCAN_QUEUE_URL": ""}, "VIDEOSCAN_QUEUE_URL"),
     (["status", "../../etc"], {}, "not a valid job id"),
+    (["status", "nl\n"], {}, "not a valid job id"),
+    (["run", "--drain"], {"VIDEOSCAN_VISIBILITY_TIMEOUT": "0"}, "VIDEOSCAN_VISIBILITY_TIMEOUT must be within 2..43200"),
+    (["run", "--drain"], {"VIDEOSCAN_VISIBILITY_TIMEOUT": "1"}, "VIDEOSCAN_VISIBILITY_TIMEOUT must be within 2..43200"),
     (["analyze", "/no/such/file.mp4"], {}, "no such file"),
     (["status"], {}, "job_id"),
     (["frobnicate"], {}, "invalid choice"),
@@ -68,11 +72,48 @@ def test_bad_usage_exits_2_with_a_reason(resources, args, env, reason):
     assert result.stdout == ""
 
 
+@pytest.mark.parametrize("args, named", [
+    (["--sample-every", "1e38"], "--sample-every"),
+    (["--sample-every", "1" + "0" * 40], "sample_every"),
+    (["--detect-every", "99999999999999999999999"], "detect_every"),
+    (["--min-confidence", "1e-200"], "min_confidence"),
+])
+def test_submit_with_huge_or_tiny_numbers_exits_2_with_one_line_naming_the_option(resources, args, named):
+    result = videoscan("submit", f"s3://{resources.results_bucket}/in/a.mp4", *args)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert len(result.stderr.splitlines()) == 1 and named in result.stderr, result.stderr
+    assert "Error" not in result.stderr and "Rounded" not in result.stderr
+
+
 def test_results_of_an_unknown_or_failed_job_exit_1(clients, resources):
     assert videoscan("results", "no-such-job").returncode == 1
     JobStore(clients.dynamodb, resources.jobs_table).fail_unclaimed("bad-1", "a-1", "INVALID_MESSAGE", "video is required")
     failed = videoscan("results", "bad-1")
     assert failed.returncode == 1 and "INVALID_MESSAGE" in failed.stderr
+
+
+TERMINAL_CONTROLS = ("\x1b", "\x07", "\x9b", "\x90")
+
+
+def test_results_and_status_never_print_terminal_controls_from_stored_text(clients, resources):
+    # given records and a result written by some other tool, with escape sequences in their text
+    jobs = JobStore(clients.dynamodb, resources.jobs_table)
+    jobs.fail_unclaimed("painted", "a-1", "INVALID_MESSAGE", "bad \x1b]0;pwned\x07 \x1b[2J\nforged line")
+    document = {"job_id": "forged", "tag": "\x9b31m\x90red", "frames": []}
+    clients.s3.put_object(Bucket=resources.results_bucket, Key="results/forged/detections.json",
+                          Body=json.dumps(document, ensure_ascii=False).encode(), ContentType="application/json")
+    jobs.create(parse_request({"video": "s3://videos/a.mp4"}, "forged"))
+    lease = jobs.claim("forged", "w", 60)
+    jobs.succeed(lease, f"s3://{resources.results_bucket}/results/forged/detections.json", 0)
+
+    # when they are shown
+    failed, fetched = videoscan("results", "painted"), videoscan("results", "forged")
+    shown = [failed.stderr, fetched.stdout, videoscan("status", "painted").stdout, videoscan("status", "forged").stdout]
+
+    # then no control character reaches the terminal, the reason stays one line, the document the same JSON
+    assert not [c for text in shown for c in TERMINAL_CONTROLS if c in text]
+    assert len(failed.stderr.splitlines()) == 1 and "pwned" in failed.stderr
+    assert json.loads(fetched.stdout) == document
 
 
 @pytest.mark.slow

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import time
 
 from helpers import send, upload, videoscan
+from worker.logs import configure_logging, current_job_id
 from worker.metrics import UNITS
 
 EMF_UNITS = {"Seconds", "Microseconds", "Milliseconds", "Bytes", "Kilobytes", "Megabytes", "Gigabytes", "Terabytes",
@@ -57,3 +60,28 @@ def test_text_logs_carry_the_job_id(clients, resources, small_video):
     assert run.returncode == 0, run.stderr
     assert not run.stderr.lstrip().startswith("{")
     assert any("job succeeded" in line and "job_id=texty" in line for line in run.stderr.splitlines())
+
+
+def test_text_log_lines_cannot_be_forged_by_a_newline_in_a_job_id_or_field(monkeypatch):
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", root.handlers[:])
+    monkeypatch.setattr(root, "level", root.level)
+    stream = io.StringIO()
+    configure_logging("text", "INFO", stream)
+    forged = "\n2026-11-30 07:00:00,000 ERROR worker: forged line"
+    token = current_job_id.set("msg-1" + forged)
+    try:
+        logging.getLogger("worker").warning("message rejected" + forged, extra={"error": "unknown field(s): x" + forged,
+                                                                                "colour\x1b[31m": "red\r"})
+        try:
+            raise ValueError("boom" + forged)
+        except ValueError:
+            logging.getLogger("worker").exception("failed")
+    finally:
+        current_job_id.reset(token)
+
+    lines = stream.getvalue().splitlines()
+    records = [line for line in lines if not line.startswith(" ")]  # continuation lines are indented
+    assert len(records) == 2 and "forged line" in records[0] and "\x1b" not in stream.getvalue()
+    assert records[1].endswith("ERROR worker: failed job_id=msg-1\\n2026-11-30 07:00:00,000 ERROR worker: forged line")
+    assert any("ValueError: boom" in line for line in lines[2:])

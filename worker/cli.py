@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -22,9 +23,20 @@ log = logging.getLogger("videoscan")
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
+# Control characters (C0, DEL, C1), which terminals obey: colours, window titles, cursor moves.
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROLS_BUT_LAYOUT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
 
 class UsageError(VideoscanError):
     """Bad usage or invalid input: exit status 2 with a one-line reason."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors in one line (the contract's exit 2 with a one-line reason)."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,7 +78,7 @@ def cmd_submit(args, settings: Settings) -> int:
     from worker.aws import AwsClients
     from worker.jobqueue import JobQueue
     from worker.jobs import JobStore
-    from worker.message import job_id_for_token, parse_request
+    from worker.message import job_id_of, parse_request
     from worker.submit import submit
 
     settings.require("queue_url", "jobs_table")
@@ -81,7 +93,7 @@ def cmd_submit(args, settings: Settings) -> int:
         "client_token": args.client_token,
     }
     message = {k: v for k, v in message.items() if v is not None}
-    job_id = job_id_for_token(args.client_token) if args.client_token else uuid.uuid4().hex
+    job_id = _as_usage_error(job_id_of, message, uuid.uuid4().hex)
     request = _as_usage_error(parse_request, message, job_id)
     clients = AwsClients.create(settings.region)
     submit(request, JobStore(clients.dynamodb, settings.jobs_table), JobQueue(clients.sqs, settings.queue_url))
@@ -99,7 +111,8 @@ def cmd_status(args, settings: Settings) -> int:
         bar = ProgressBar()
         while record["status"] not in FINAL_STATES:
             progress = record.get("progress") or {}
-            bar.update(progress.get("frames_done", 0), progress.get("frames_total", 0), record["status"])
+            bar.update(progress.get("frames_done", 0), progress.get("frames_total", 0),
+                       _shown(str(record["status"])))
             time.sleep(args.interval)  # polling a remote record: there is no event to await
             record = _get_record(jobs, args.job_id)
         bar.close()
@@ -115,10 +128,11 @@ def cmd_results(args, settings: Settings) -> int:
     if record["status"] != "SUCCEEDED":
         error = record.get("error") or {}
         detail = f" ({error.get('code')}: {error.get('message')})" if error else ""
-        print(f"videoscan: job {args.job_id} is {record['status']}{detail}: no result", file=sys.stderr)
+        print(_shown(f"videoscan: job {args.job_id} is {record['status']}{detail}: no result"), file=sys.stderr)
         return EXIT_FAILURE
     storage = Storage(AwsClients.create(settings.region).s3, settings.max_video_bytes)
-    _write_output(storage.read_text(record["result_uri"]), args.output)
+    document = storage.read_text(record["result_uri"])
+    _write_output(document if args.output else _shown(document, _CONTROLS_BUT_LAYOUT), args.output)
     return EXIT_OK
 
 
@@ -212,7 +226,7 @@ def _job_store(settings: Settings):
 def _get_record(jobs, job_id: str) -> dict:
     from worker.message import JOB_ID_PATTERN
 
-    if not JOB_ID_PATTERN.match(job_id):
+    if not JOB_ID_PATTERN.fullmatch(job_id):
         raise UsageError(f"{job_id!r} is not a valid job id")
     record = jobs.get(job_id)
     if record is None:
@@ -225,6 +239,12 @@ def _as_usage_error(function, *args):
         return function(*args)
     except JobFailure as failure:
         raise UsageError(str(failure)) from None
+
+
+def _shown(text: str, controls: re.Pattern = _CONTROLS) -> str:
+    """Stored text as it may reach a terminal: control characters as JSON escapes (the same
+    JSON document, where they are inside its strings; one line, where layout is escaped too)."""
+    return controls.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
 
 def _write_output(text: str, path: str | None) -> None:
@@ -252,7 +272,10 @@ def _setting_flags(args) -> dict:
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:  # also the digits beyond Python's int conversion limit
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text[:40]!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
@@ -267,7 +290,7 @@ def _detector_list(text: str) -> list[str]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="videoscan", description="Find people and faces in videos at scale on AWS.")
+    parser = _Parser(prog="videoscan", description="Find people and faces in videos at scale on AWS.")
     parser.add_argument("--log-format", choices=["json", "text"], help="overrides VIDEOSCAN_LOG_FORMAT")
     commands = parser.add_subparsers(dest="name", required=True, metavar="COMMAND")
 

@@ -17,6 +17,20 @@ class InvalidMessage(JobFailure):
     code = "INVALID_MESSAGE"
 
 
+class MessageRefused(JobFailure):
+    """A message that names a job but is not a valid one: that job ends FAILED with the failure's code.
+
+    Carries the job it names (the SQS message id when it names none) and what of it may be reported.
+    """
+
+    def __init__(self, failure: JobFailure, job_id: str, tag: str | None = None, video: str | None = None):
+        super().__init__(str(failure))
+        self.code = failure.code
+        self.job_id = job_id
+        self.tag = tag
+        self.video = video
+
+
 class VideoNotFound(JobFailure):
     """The video's bucket or key does not exist."""
 

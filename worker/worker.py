@@ -13,7 +13,7 @@ from worker.aws import AwsClients
 from worker.config import Settings
 from worker.detector_pool import DetectorPool
 from worker.errors import (AccessDenied, InvalidMessage, JobCancelled, JobFailure, JobNotClaimable, LeaseLost,
-                           NotAJob)
+                           MessageRefused, NotAJob)
 from worker.events import Notifier, completion_event, event_from_record
 from worker.gpu import GpuSampler
 from worker.heartbeat import Heartbeat
@@ -21,7 +21,7 @@ from worker.identity import default_worker_id
 from worker.jobqueue import JobQueue, Message
 from worker.jobs import FAILED, SUCCEEDED, JobStore, Lease
 from worker.logs import current_job_id
-from worker.message import JobRequest, decode_body, job_id_of, parse_request
+from worker.message import JobRequest, read_job
 from worker.metrics import JobMetrics
 from worker.storage import Storage, split_s3_uri
 from worker.task_protection import TaskProtection
@@ -131,23 +131,20 @@ class Worker:
             current_job_id.reset(token)
 
     def _handle(self, message: Message) -> str:
-        job_id, body = message.message_id, {}
         try:
-            body = decode_body(message.body)
-            job_id = job_id_of(body, fallback=message.message_id)
-            current_job_id.set(job_id)
-            request = parse_request(body, job_id)
+            request = read_job(message.body, message.message_id)
         except NotAJob as error:
             log.error("message is not a job; leaving it for the dead-letter queue",
                       extra={"message_id": message.message_id, "reason": str(error)})
             return "NOT_A_JOB"
-        except JobFailure as failure:
-            current_job_id.set(job_id)
-            return self._reject(message, job_id, failure, body)
+        except MessageRefused as refused:
+            current_job_id.set(refused.job_id)
+            return self._reject(message, refused)
+        current_job_id.set(request.job_id)
 
         self.jobs.create(request)
         try:
-            lease = self.jobs.claim(job_id, self.worker_id, self.settings.visibility_timeout)
+            lease = self.jobs.claim(request.job_id, self.worker_id, self.settings.visibility_timeout)
         except JobNotClaimable as taken:
             return self._settle_unclaimable(message, taken)
         log.info("job started", extra={"video": request.video, "detectors": list(request.detectors),
@@ -252,19 +249,17 @@ class Worker:
             self._notify(event)
         return FAILED
 
-    def _reject(self, message: Message, job_id: str, failure: JobFailure, body: dict) -> str:
+    def _reject(self, message: Message, refused: MessageRefused) -> str:
         """An invalid message: recorded FAILED (unless that id already has another fate) and settled."""
-        log.warning("message rejected", extra={"code": failure.code, "error": str(failure),
+        log.warning("message rejected", extra={"code": refused.code, "error": str(refused),
                                                "message_id": message.message_id})
-        tag = body.get("tag") if isinstance(body.get("tag"), str) and len(body["tag"]) <= 256 else None
         attempt_id = f"{self.worker_id}/{message.receipt_handle[-16:]}"
-        video = body.get("video") if isinstance(body.get("video"), str) else None
-        if self.jobs.fail_unclaimed(job_id, attempt_id, failure.code, str(failure), tag):
+        if self.jobs.fail_unclaimed(refused.job_id, attempt_id, refused.code, str(refused), refused.tag):
             self.metrics.job_ended(succeeded=False)
-            self._finish(message, completion_event(job_id, FAILED, tag, video,
-                                                   error={"code": failure.code, "message": str(failure)}))
+            self._finish(message, completion_event(refused.job_id, FAILED, refused.tag, refused.video,
+                                                   error={"code": refused.code, "message": str(refused)}))
         else:
-            self._settle_ended(message, job_id, video)
+            self._settle_ended(message, refused.job_id, refused.video)
         return FAILED
 
     def _settle_unclaimable(self, message: Message, taken: JobNotClaimable) -> str:
