@@ -14,6 +14,7 @@ import time
 import uuid
 
 from detectors import detector_names
+from detectors.views import TILINGS
 from worker.config import Settings
 from worker.errors import ConfigError, JobFailure, VideoscanError
 from worker.logs import configure_logging
@@ -153,7 +154,8 @@ def cmd_analyze(args, settings: Settings) -> int:
     flags = {"detectors": args.detectors, "sample_every": args.sample_every,
              "detect_every": args.detect_every, "min_confidence": args.min_confidence}
     options = _as_usage_error(parse_options, {k: v for k, v in flags.items() if v is not None})
-    detectors = DetectorPool(settings.human_model).get(options["detectors"], options["min_confidence"])
+    pool = DetectorPool(settings.human_model, human_tiles=args.tiles)
+    detectors = pool.get(options["detectors"], options["min_confidence"])
     bar = ProgressBar()
     with private_workdir() as workdir:
         out_path = os.path.join(workdir, "detections.json")
@@ -344,6 +346,7 @@ def _parser() -> argparse.ArgumentParser:
     analyze.add_argument("video")
     analyze.add_argument("-o", "--output", help="file to write (default: stdout)")
     job_options(analyze)
+    analyze.add_argument("--tiles", choices=list(TILINGS), help="views of a frame the human detector sees; default auto")
 
     render = command("render", cmd_render, "draw a result onto its video, or blur labels in it")
     render.add_argument("result", help="detections.json")

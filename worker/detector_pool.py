@@ -9,8 +9,9 @@ from detectors import Detector, build_detector
 
 
 class DetectorPool:
-    def __init__(self, human_model: str | None = None, build: Callable[..., Detector] = build_detector):
-        self._options = {"human": {"model": human_model}}
+    def __init__(self, human_model: str | None = None, build: Callable[..., Detector] = build_detector,
+                 human_tiles: str | None = None):
+        self._options = {"human": {"model": human_model, "tiles": human_tiles}}
         self._build = build
         self._built: dict[tuple[str, float | None], Detector] = {}
         self._lock = threading.Lock()
