@@ -27,24 +27,18 @@ class HumanDetector(Detector):
 
     def __init__(self, min_confidence: float = 0.5, model: str | None = None, batch_size: int | None = None):
         self.min_confidence = min_confidence
-        self.batch_size = tf_runtime.batch_size(batch_size, cpu=self.cpu_batch, gpu=self.gpu_batch)
         self.streams = tf_runtime.inference_streams()
         self.on_gpu = tf_runtime.on_gpu()  # sets up TensorFlow before the model loads
         self._model = load_packaged_model() if model is None else load_model(model)
+        # A model whose input fixes the batch size (TF2 exports fix it at 1) is called with that size.
+        self.batch_size = self._model.fixed_batch or tf_runtime.batch_size(batch_size, cpu=self.cpu_batch,
+                                                                           gpu=self.gpu_batch)
         self.model = self._model.description
 
-    def detect(self, frames: Sequence[np.ndarray]) -> list[list[Detection]]:
-        """Runs the model on batches of one video's frames (all of one size)."""
-        return [found.detections for found in self.detect_with_weak(frames)]
-
-    def detect_with_weak(self, frames: Sequence[np.ndarray]) -> list[Findings]:
-        size = self._model.fixed_batch or self.batch_size
-        results: list[Findings] = []
-        for start in range(0, len(frames), size):
-            chunk = frames[start : start + size]
-            outputs = self._model(_padded_batch(chunk, size))
-            results += [self._persons(outputs, index) for index in range(len(chunk))]
-        return results
+    def detect_batch(self, frames: Sequence[np.ndarray]) -> list[Findings]:
+        """Runs the model on one batch of one video's frames (all of one size)."""
+        outputs = self._model(_padded_batch(frames, self.batch_size))
+        return [self._persons(outputs, index) for index in range(len(frames))]
 
     def _persons(self, outputs: dict[str, np.ndarray], index: int) -> Findings:
         count = int(outputs["num_detections"][index])

@@ -106,7 +106,7 @@ def test_the_factory_builds_the_stub_with_its_options():
     assert isinstance(detector, StubDetector)
     assert (detector.min_confidence, detector.batch_size) == (0.25, 3)
     frame = np.full((48, 64, 3), 128, np.uint8)
-    assert detector.detect([detector.prepare(frame)])[0][0].label == "object"
+    assert detector.detect([detector.prepare(frame)])[0].detections[0].label == "object"
 
 
 def test_an_unknown_detector_name_is_rejected_with_the_known_names():

@@ -68,7 +68,7 @@ def test_with_detect_every_1_the_result_is_the_detector_output_plus_track_fields
     # then each frame's detections are the detector's own on that RGB frame, plus track_id and source
     with VideoReader(str(data_dir / "vtest.avi")) as reader:
         images = [frame.image for frame in reader.frames(sample_every=20)]
-    expected = [[detection_json(d) for d in found] for found in human.detect([human.prepare(i) for i in images])]
+    expected = [[detection_json(d) for d in found.detections] for found in human.detect([human.prepare(i) for i in images])]
     actual = [[{k: v for k, v in d.items() if k not in ("track_id", "source")} for d in f["detections"]]
               for f in frames]
     assert actual == [[{k: v for k, v in d.items() if k not in ("track_id", "source")} for d in e] for e in expected]

@@ -46,9 +46,9 @@ class WeakAfterFirstFrame(StubDetector):
         super().__init__(batch_size=2)
         self.frames_seen = 0
 
-    def detect_with_weak(self, frames):
+    def detect_batch(self, frames):
         results = []
-        for found in super().detect_with_weak(frames):
+        for found in super().detect_batch(frames):
             self.frames_seen += 1
             results.append(found if self.frames_seen == 1 else Findings([], found.detections))
         return results

@@ -139,18 +139,10 @@ def _detect(detectors: Sequence[Detector], batch: Batch) -> list[Findings]:
     """Every detector's findings on each detector frame of the batch, merged per frame."""
     per_frame = [Findings([], []) for frame in batch.frames if frame.detect]
     for detector in detectors:
-        for merged, found in zip(per_frame, _detect_in_chunks(detector, batch.inputs[detector.name])):
+        for merged, found in zip(per_frame, detector.detect(batch.inputs[detector.name])):
             merged.detections.extend(found.detections)
             merged.weak.extend(found.weak)
     return per_frame
-
-
-def _detect_in_chunks(detector: Detector, inputs: list[np.ndarray]) -> list[Findings]:
-    """Calls the detector with at most its own batch size."""
-    results: list[Findings] = []
-    for start in range(0, len(inputs), detector.batch_size):
-        results.extend(detector.detect_with_weak(inputs[start : start + detector.batch_size]))
-    return results
 
 
 class _Decoder:
