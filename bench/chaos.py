@@ -9,7 +9,8 @@ check: jobs lost, results written twice, events published twice, jobs run by two
     .venv/bin/python bench/chaos.py --workers 3 --jobs 20 --kills 10 [--faults 0.1] [--seed 1]
 
 Each worker's JSON log is kept in --log-dir; the attempts, their times and how each ended are
-read from those logs ("job started" up to its outcome line, or the process's death).
+read from those logs ("job started" up to the line that logs its message's outcome, or the
+process's death).
 """
 
 from __future__ import annotations
@@ -51,10 +52,6 @@ VIDEO_SIZE, VIDEO_FPS = (1280, 720), 25.0
 TICK_S = 0.2
 
 ATTEMPT_STARTED = "job started"
-# Log lines after which a worker no longer runs the job it started.
-ATTEMPT_ENDINGS = {"job succeeded", "job failed", "job released", "job taken over by another worker; leaving it",
-                   "job was already taken over; nothing to release",
-                   "could not handle the message; leaving it for redelivery"}
 # A worker that found a job ended but its event not yet marked published, and published it.
 EVENT_REPUBLISHED = "publishing the completion event a previous attempt did not"
 
@@ -74,7 +71,7 @@ class Attempt:
     worker_id: str
     started: float
     ended: float
-    outcome: str  # the ending log line, or "killed" / "exited"
+    outcome: str  # the reason of the message's outcome, or "killed" / "exited"
 
     def overlaps(self, other: "Attempt") -> float:
         """Seconds during which both attempts ran (0 if they never did at once)."""
@@ -117,7 +114,7 @@ class WorkerProcess:
         for entry in reversed(self.entries):
             if entry["message"] == ATTEMPT_STARTED:
                 return entry["job_id"]
-            if entry["message"] in ATTEMPT_ENDINGS:
+            if "outcome" in entry:
                 return None
         return None
 
@@ -127,8 +124,9 @@ class WorkerProcess:
         for entry in self.entries:
             if entry["message"] == ATTEMPT_STARTED:
                 current = (entry["job_id"], _epoch(entry))
-            elif entry["message"] in ATTEMPT_ENDINGS and current and entry.get("job_id") == current[0]:
-                found.append(Attempt(current[0], self.name, worker_id, current[1], _epoch(entry), entry["message"]))
+            elif "outcome" in entry and current and entry.get("job_id") == current[0]:
+                reason = entry["outcome"]["reason"]
+                found.append(Attempt(current[0], self.name, worker_id, current[1], _epoch(entry), reason))
                 current = None
         if current:  # it died with the job in hand
             killed = self.signalled and self.signalled.signal == "SIGKILL"

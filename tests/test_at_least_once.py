@@ -22,6 +22,7 @@ from worker.embedded_aws import create_resources
 from worker.errors import LeaseLost
 from worker.heartbeat import Heartbeat
 from worker.jobs import JobStore
+from worker.outcome import Outcome, Reason
 from worker.message import parse_request
 from worker.task_protection import TaskProtection
 from worker.workdir import TEMP_PREFIX
@@ -83,12 +84,12 @@ def test_duplicate_deliveries_to_several_workers_run_the_job_once(clients, fast_
     for _ in range(3):
         send(clients, fast_resources, {"video": video, "detectors": ["stub"], "job_id": "dup"})
     jobs = JobStore(clients.dynamodb, fast_resources.jobs_table)
-    outcomes: list[str] = []
+    reasons: list[Reason] = []
 
     class Recording(Worker):
         def handle(self, message):
             outcome = super().handle(message)
-            outcomes.append(outcome)
+            reasons.append(outcome.reason)
             return outcome
 
     def work():
@@ -102,8 +103,8 @@ def test_duplicate_deliveries_to_several_workers_run_the_job_once(clients, fast_
         thread.join()
 
     # then it ran once: one success, the duplicates settled without work, one result, one event
-    assert outcomes.count("SUCCEEDED") == 1
-    assert set(outcomes) <= {"SUCCEEDED", "DUPLICATE", "BUSY"} and outcomes.count("DUPLICATE") == 2
+    assert reasons.count(Reason.SUCCEEDED) == 1
+    assert set(reasons) <= {Reason.SUCCEEDED, Reason.DUPLICATE, Reason.BUSY} and reasons.count(Reason.DUPLICATE) == 2
     assert jobs.get("dup")["attempts"] == 1
     assert result_versions(clients, fast_resources, "dup") == 1
     assert [e["job_id"] for e in receive_events(clients, events)] == ["dup"]
@@ -139,7 +140,7 @@ def test_a_worker_that_lost_its_lease_stops_without_writing_anything(clients, fa
     send(clients, fast_resources, {"video": video, "detectors": ["stub"], "job_id": "taken"})
     gated = GatedDetector()
     worker = worker_with(clients, gated)
-    outcome: list[str] = []
+    outcome: list[Outcome] = []
     running = threading.Thread(target=lambda: outcome.append(worker.handle(worker.queue.receive(1, 2))))
     running.start()
     gated.started.wait(timeout=30)
@@ -151,7 +152,7 @@ def test_a_worker_that_lost_its_lease_stops_without_writing_anything(clients, fa
     running.join()
 
     # then it stops: no result, and the record still belongs to the new owner
-    assert outcome == ["LOST"]
+    assert outcome == [Outcome.leave(Reason.LOST)]
     record = JobStore(clients.dynamodb, fast_resources.jobs_table).get("taken")
     assert (record["status"], record["attempt_id"], record["attempts"]) == ("RUNNING", new_owner.attempt_id, 2)
     assert result_versions(clients, fast_resources, "taken") == 0
