@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from helpers import videoscan
-from worker.cores import usable_cores
+from detectors.cores import usable_cores
 from worker.gpu import GpuReport
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import write_test_video
 from worker.errors import VideoTooLarge, VideoTooLong, VideoUnreadable
-from worker.cores import usable_cores
+from detectors.cores import usable_cores
 from worker.video import VideoReader, decode_threads
 
 
