@@ -8,6 +8,7 @@ import numpy as np
 
 from detectors import tf_runtime
 from detectors.base import Box, Detection, Detector, Findings
+from detectors.model_source import ModelFetcher
 from detectors.object_detection_model import load_model, load_packaged_model
 
 COCO_PERSON = 1  # class ids of the Object Detection API start at 1
@@ -25,11 +26,13 @@ class HumanDetector(Detector):
     label = "person"
     cpu_batch, gpu_batch = 4, 32  # default frames per model call
 
-    def __init__(self, min_confidence: float = 0.5, model: str | None = None, batch_size: int | None = None):
+    def __init__(self, min_confidence: float = 0.5, model: str | None = None, batch_size: int | None = None,
+                 fetch_model: ModelFetcher | None = None):
+        """`model`: a local path or `s3://` location (downloaded by `fetch_model`); else the packaged graph."""
         self.min_confidence = min_confidence
         self.streams = tf_runtime.inference_streams()
         self.on_gpu = tf_runtime.on_gpu()  # sets up TensorFlow before the model loads
-        self._model = load_packaged_model() if model is None else load_model(model)
+        self._model = load_packaged_model() if model is None else load_model(model, fetch_model)
         # A model whose input fixes the batch size (TF2 exports fix it at 1) is called with that size.
         self.batch_size = self._model.fixed_batch or tf_runtime.batch_size(batch_size, cpu=self.cpu_batch,
                                                                            gpu=self.gpu_batch)

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from helpers import read_frames
+from worker.model_fetch import S3ModelFetcher
 
 pytestmark = pytest.mark.slow
 
@@ -185,7 +186,7 @@ def test_a_saved_model_under_an_s3_prefix_gives_the_same_persons(
         if path.is_file():
             clients.s3.upload_file(str(path), model_bucket, f"models/people/{path.relative_to(root).as_posix()}")
 
-    detector = HumanDetector(model=f"s3://{model_bucket}/models/people/")
+    detector = HumanDetector(model=f"s3://{model_bucket}/models/people/", fetch_model=S3ModelFetcher(clients.s3))
 
     assert detector.model == f"s3://{model_bucket}/models/people/"
     assert detector.detect(rgb_frames[:2]) == human_detector.detect(rgb_frames[:2])
@@ -196,14 +197,14 @@ def test_a_frozen_graph_object_on_s3_gives_the_same_persons(model_bucket, client
 
     clients.s3.put_object(Bucket=model_bucket, Key="graphs/ssdlite.pb", Body=PACKAGED_GRAPH.read_bytes())
 
-    detector = HumanDetector(model=f"s3://{model_bucket}/graphs/ssdlite.pb")
+    detector = HumanDetector(model=f"s3://{model_bucket}/graphs/ssdlite.pb", fetch_model=S3ModelFetcher(clients.s3))
 
     assert detector.detect(rgb_frames[:1]) == human_detector.detect(rgb_frames[:1])
 
 
 def test_a_missing_local_model_fails_naming_its_path(tmp_path):
     from detectors.human import HumanDetector
-    from worker.errors import ModelUnavailable
+    from detectors.errors import ModelUnavailable
 
     missing = tmp_path / "no-such-model"
 
@@ -214,7 +215,7 @@ def test_a_missing_local_model_fails_naming_its_path(tmp_path):
 @pytest.mark.parametrize("content", [b"", b"this is not a graph\n", os.urandom(4096)], ids=["empty", "text", "random"])
 def test_a_garbage_model_file_fails_naming_its_path(tmp_path, content):
     from detectors.human import HumanDetector
-    from worker.errors import ModelUnavailable
+    from detectors.errors import ModelUnavailable
 
     path = tmp_path / "model.pb"
     path.write_bytes(content)
@@ -226,21 +227,21 @@ def test_a_garbage_model_file_fails_naming_its_path(tmp_path, content):
 
 def test_a_directory_without_a_model_fails_naming_its_path(tmp_path):
     from detectors.human import HumanDetector
-    from worker.errors import ModelUnavailable
+    from detectors.errors import ModelUnavailable
 
     with pytest.raises(ModelUnavailable, match=re.escape(f"model {tmp_path} is neither")):
         HumanDetector(model=str(tmp_path))
 
 
 @pytest.mark.parametrize("key", ["graphs/missing.pb", "models/missing/"])
-def test_a_missing_s3_model_fails_naming_its_location(model_bucket, key):
+def test_a_missing_s3_model_fails_naming_its_location(model_bucket, clients, key):
     from detectors.human import HumanDetector
-    from worker.errors import ModelUnavailable
+    from detectors.errors import ModelUnavailable
 
     location = f"s3://{model_bucket}/{key}"
 
     with pytest.raises(ModelUnavailable, match=re.escape(f"model {location}")):
-        HumanDetector(model=location)
+        HumanDetector(model=location, fetch_model=S3ModelFetcher(clients.s3))
 
 
 def plain_prune(graph_bytes: bytes):

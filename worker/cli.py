@@ -134,7 +134,8 @@ def cmd_analyze(args, settings: Settings) -> int:
     flags = {"detectors": args.detectors, "sample_every": args.sample_every,
              "detect_every": args.detect_every, "min_confidence": args.min_confidence}
     options = _as_usage_error(parse_options, {k: v for k, v in flags.items() if v is not None})
-    detectors = DetectorPool(settings.human_model).get(options["detectors"], options["min_confidence"])
+    pool = DetectorPool(settings.human_model, fetch_model=_model_fetcher(settings))
+    detectors = pool.get(options["detectors"], options["min_confidence"])
     bar = ProgressBar()
     with private_workdir() as workdir:
         out_path = os.path.join(workdir, "detections.json")
@@ -197,6 +198,16 @@ def _require_gpu() -> None:
     report = check_gpu()
     if not report.usable:
         raise RuntimeError("VIDEOSCAN_REQUIRE_GPU=1 but no usable GPU: " + "; ".join(report.lines()))
+
+
+def _model_fetcher(settings: Settings):
+    """S3 access for a human model on S3; no AWS client otherwise (`analyze` needs none)."""
+    if not (settings.human_model or "").startswith("s3://"):
+        return None
+    from worker.aws import AwsClients
+    from worker.model_fetch import S3ModelFetcher
+
+    return S3ModelFetcher(AwsClients.create(settings.region).s3)
 
 
 def _job_store(settings: Settings):

@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 from detectors import check_detector_name
-from worker.errors import InvalidMessage, NotAJob
+from worker.errors import InvalidMessage, NotAJob, detector_errors_as_ours
 
 JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 # SQS caps bodies at 256 KiB; a real job message is a few hundred bytes.
@@ -103,8 +103,9 @@ def parse_options(message: dict[str, Any]) -> dict[str, Any]:
         raise InvalidMessage("detectors must be a non-empty list of detector names")
     if len(set(detectors)) != len(detectors):
         raise InvalidMessage("detectors must not repeat a name")
-    for name in detectors:
-        check_detector_name(name)
+    with detector_errors_as_ours():
+        for name in detectors:
+            check_detector_name(name)
     return {
         "detectors": tuple(detectors),
         "sample_every": _integer(message, "sample_every", 1, minimum=1),

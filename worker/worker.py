@@ -18,6 +18,7 @@ from worker.jobs import JobStore
 from worker.logs import current_job_id
 from worker.message import decode_body, job_id_of, parse_request
 from worker.metrics import JobMetrics
+from worker.model_fetch import S3ModelFetcher
 from worker.outcome import Outcome, Reason, settle
 from worker.storage import Storage
 from worker.task_protection import TaskProtection
@@ -49,7 +50,7 @@ class Worker:
         self.runner = JobRunner(
             settings, self.worker_id, self.queue, self.jobs,
             Storage(clients.s3, settings.max_video_bytes, settings.bucket_allowed),
-            pool or DetectorPool(settings.human_model), self.endings, metrics, self.protection, self._abort,
+            pool or DetectorPool(settings.human_model, fetch_model=S3ModelFetcher(clients.s3)), self.endings, metrics, self.protection, self._abort,
         )
         self.running = False
         self.stopping = False
