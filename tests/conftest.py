@@ -14,6 +14,7 @@ from worker.aws import AwsClients
 from worker.config import Settings
 from worker.detector_pool import DetectorPool
 from worker.embedded_aws import EmbeddedAws, create_resources
+from worker.options import DetectorSpec
 from worker.worker import Worker
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -93,10 +94,10 @@ def data_dir() -> pathlib.Path:
 @pytest.fixture(scope="session")
 def human_detector(detector_pool):
     """The default human detector: the packaged SSDLite graph, confidence 0.5 (built once per run)."""
-    return detector_pool.get(["human"])[0]
+    return detector_pool.get([DetectorSpec("human")])[0]
 
 
 @pytest.fixture(scope="session")
 def face_detector(detector_pool):
     """The default face detector: MTCNN, confidence 0.9 (built once per run)."""
-    return detector_pool.get(["face"])[0]
+    return detector_pool.get([DetectorSpec("face")])[0]

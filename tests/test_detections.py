@@ -15,6 +15,7 @@ from detectors.stub import StubDetector
 from detectors.errors import UnknownDetector
 from worker import errors
 from worker.detector_pool import DetectorPool
+from worker.options import DetectorSpec
 
 FACE_LANDMARKS = {
     "left_eye": (0.41, 0.12),
@@ -121,7 +122,7 @@ def test_an_unknown_detector_name_is_rejected_with_the_known_names():
 
 def test_the_worker_gives_a_detector_error_the_contracts_code():
     with pytest.raises(errors.UnknownDetector) as raised:
-        DetectorPool().get(["cat"])
+        DetectorPool().get([DetectorSpec("cat")])
 
     assert raised.value.code == "UNKNOWN_DETECTOR" and "'cat'" in str(raised.value)
     assert isinstance(raised.value.__cause__, UnknownDetector)

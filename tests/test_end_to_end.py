@@ -10,9 +10,10 @@ import pytest
 
 from contract_checks import assert_contract_result
 from helpers import read_result, send, upload
-from worker.analysis import analyze_file
+from worker.analysis import AnalysisJob, analyze_file
 from worker.cli import main
 from worker.jobs import JobStore
+from worker.options import DetectorSpec, JobOptions
 from worker.results import detection_json
 from worker.video import VideoReader
 
@@ -61,8 +62,8 @@ def test_with_detect_every_1_the_result_is_the_detector_output_plus_track_fields
     # given vtest.avi analysed through the whole pipeline, every 20th frame, detector on each
     human = human_detector
     out = tmp_path / "result.json"
-    analyze_file(str(data_dir / "vtest.avi"), str(out), video_uri="vtest.avi", job_id="j", tag=None,
-                 detectors=[human], sample_every=20, detect_every=1, worker_id="w")
+    options = JobOptions((DetectorSpec("human"),), sample_every=20, detect_every=1)
+    analyze_file(str(data_dir / "vtest.avi"), str(out), AnalysisJob("j", "vtest.avi", options, "w"), [human])
     frames = json.loads(out.read_text())["frames"]
 
     # then each frame's detections are the detector's own on that RGB frame, plus track_id and source

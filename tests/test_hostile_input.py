@@ -19,6 +19,7 @@ from helpers import read_result, send, upload
 from worker.errors import VideoUnreadable
 from worker.jobs import JobStore
 from worker.logs import configure_logging
+from worker.options import PipelineConfig
 from worker.pipeline import analyze
 from worker.results import ResultWriter
 from worker.workdir import TEMP_PREFIX, private_workdir, remove_stale_workdirs
@@ -72,11 +73,10 @@ class StalledReader:
         self.released = True
 
 
-def test_a_stalled_decoder_fails_the_job_instead_of_hanging_it(monkeypatch):
-    monkeypatch.setattr("worker.pipeline.DECODER_EXIT_S", 0.2)
+def test_a_stalled_decoder_fails_the_job_instead_of_hanging_it():
     reader = StalledReader()
     with ResultWriter(["object"]) as writer, pytest.raises(VideoUnreadable, match="stalled"):
-        analyze(reader, [StubDetector()], writer, stall_timeout_s=0.5)
+        analyze(reader, [StubDetector()], writer, config=PipelineConfig(decode_stall_s=0.5, decoder_exit_s=0.2))
     assert reader.released  # the capture is left to the stuck thread, not freed under it
 
 

@@ -8,49 +8,52 @@ from collections.abc import Callable, Sequence
 
 from detectors import Detector
 from worker.clock import utc_now_iso
+from worker.options import JobOptions, PipelineConfig
 from worker.pipeline import ProgressCallback, analyze
 from worker.results import ResultWriter
 from worker.video import VideoReader, decode_threads
 
 
 @dataclasses.dataclass(frozen=True)
-class Limits:
-    max_frame_pixels: int | None = None
-    max_duration_s: float | None = None
+class AnalysisJob:
+    """One analysis: what it is asked for, and what its result document names."""
+
+    job_id: str
+    video_uri: str
+    options: JobOptions
+    worker_id: str
+    tag: str | None = None
 
 
 def analyze_file(
     video_path: str,
     out_path: str,
-    *,
-    video_uri: str,
-    job_id: str,
-    tag: str | None,
+    job: AnalysisJob,
     detectors: Sequence[Detector],
-    sample_every: int,
-    detect_every: int,
-    worker_id: str,
-    limits: Limits = Limits(),
+    config: PipelineConfig = PipelineConfig(),
     on_progress: ProgressCallback | None = None,
     check_continue: Callable[[], None] | None = None,
 ) -> dict:
-    """Runs the pipeline on `video_path` and writes the contract's document to `out_path`.
+    """Runs the pipeline on `video_path` with `detectors` (built for `job.options.detectors`) and
+    writes the contract's document to `out_path`.
 
     Returns the document's summary.
     """
     started_at = utc_now_iso(time.time())
-    threads = decode_threads(for_gpu=any(d.on_gpu for d in detectors))
+    options, limits = job.options, job.options.limits
+    threads = config.decode_threads or decode_threads(for_gpu=any(d.on_gpu for d in detectors))
     with VideoReader(video_path, limits.max_frame_pixels, limits.max_duration_s, threads) as reader, \
             ResultWriter(d.label for d in detectors) as writer:
-        facts = analyze(reader, detectors, writer, sample_every, detect_every, on_progress, check_continue)
+        facts = analyze(reader, detectors, writer, options.sample_every, options.detect_every, on_progress,
+                        check_continue, config)
         header = {
-            "job_id": job_id,
-            "tag": tag,
-            "video": facts.to_json(video_uri),
+            "job_id": job.job_id,
+            "tag": job.tag,
+            "video": facts.to_json(job.video_uri),
             "detectors": [d.describe() for d in detectors],
-            "sample_every": sample_every,
-            "detect_every": detect_every,
+            "sample_every": options.sample_every,
+            "detect_every": options.detect_every,
         }
-        footer = {"worker_id": worker_id, "started_at": started_at, "finished_at": utc_now_iso(time.time())}
+        footer = {"worker_id": job.worker_id, "started_at": started_at, "finished_at": utc_now_iso(time.time())}
         writer.write(out_path, header, footer)
         return writer.summary()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -11,11 +12,13 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 
-from detectors import detector_names
+from detectors import Detector, build_detector, detector_names
 from worker.config import Settings
 from worker.errors import ConfigError, JobFailure, VideoscanError
 from worker.logs import configure_logging
+from worker.options import PipelineConfig
 
 log = logging.getLogger("videoscan")
 
@@ -27,8 +30,7 @@ class UsageError(VideoscanError):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         settings = Settings.load(**_setting_flags(args))
         configure_logging(settings.log_format, settings.log_level)
@@ -121,8 +123,10 @@ def cmd_results(args, settings: Settings) -> int:
     return EXIT_OK
 
 
-def cmd_analyze(args, settings: Settings) -> int:
-    from worker.analysis import Limits, analyze_file
+def cmd_analyze(args, settings: Settings, pipeline: PipelineConfig = PipelineConfig(),
+                build: Callable[..., Detector] | None = None) -> int:
+    """`pipeline` and `build` (the detectors' factory) let a benchmark vary one setting."""
+    from worker.analysis import AnalysisJob, analyze_file
     from worker.detector_pool import DetectorPool
     from worker.identity import default_worker_id
     from worker.message import parse_options
@@ -134,17 +138,14 @@ def cmd_analyze(args, settings: Settings) -> int:
     flags = {"detectors": args.detectors, "sample_every": args.sample_every,
              "detect_every": args.detect_every, "min_confidence": args.min_confidence}
     options = _as_usage_error(parse_options, {k: v for k, v in flags.items() if v is not None})
-    pool = DetectorPool(settings.human_model, fetch_model=_model_fetcher(settings))
-    detectors = pool.get(options["detectors"], options["min_confidence"])
+    options = dataclasses.replace(options, limits=settings.limits)
+    pool = DetectorPool(settings.human_model, build=build or build_detector, fetch_model=_model_fetcher(settings))
+    detectors = pool.get(options.detectors)
+    job = AnalysisJob(f"local-{uuid.uuid4().hex[:12]}", os.path.abspath(args.video), options, default_worker_id())
     bar = ProgressBar()
     with private_workdir() as workdir:
         out_path = os.path.join(workdir, "detections.json")
-        summary = analyze_file(
-            args.video, out_path,
-            video_uri=os.path.abspath(args.video), job_id=f"local-{uuid.uuid4().hex[:12]}", tag=None,
-            detectors=detectors, sample_every=options["sample_every"], detect_every=options["detect_every"],
-            worker_id=default_worker_id(), limits=Limits(settings.max_frame_pixels, settings.max_duration_s), on_progress=bar.update,
-        )
+        summary = analyze_file(args.video, out_path, job, detectors, pipeline, on_progress=bar.update)
         bar.close()
         with open(out_path, encoding="utf-8") as result:
             _write_output(result.read(), args.output)
@@ -268,7 +269,7 @@ def _detector_list(text: str) -> list[str]:
     return names
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="videoscan", description="Find people and faces in videos at scale on AWS.")
     parser.add_argument("--log-format", choices=["json", "text"], help="overrides VIDEOSCAN_LOG_FORMAT")
     commands = parser.add_subparsers(dest="name", required=True, metavar="COMMAND")

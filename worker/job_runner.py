@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
 import time
 
-from worker.analysis import Limits, analyze_file
+from worker.analysis import AnalysisJob, analyze_file
 from worker.config import Settings
 from worker.detector_pool import DetectorPool
 from worker.endings import JobEndings
@@ -18,6 +19,7 @@ from worker.jobqueue import JobQueue, Message
 from worker.jobs import JobStore, Lease
 from worker.message import JobRequest
 from worker.metrics import JobMetrics
+from worker.options import PipelineConfig
 from worker.outcome import Outcome, Reason
 from worker.storage import Storage, split_s3_uri
 from worker.task_protection import TaskProtection
@@ -31,7 +33,7 @@ class JobRunner:
 
     def __init__(self, settings: Settings, worker_id: str, queue: JobQueue, jobs: JobStore, storage: Storage,
                  pool: DetectorPool, endings: JobEndings, metrics: JobMetrics, protection: TaskProtection,
-                 abort: threading.Event):
+                 abort: threading.Event, pipeline: PipelineConfig = PipelineConfig()):
         self.settings = settings
         self.worker_id = worker_id
         self.queue = queue
@@ -42,6 +44,7 @@ class JobRunner:
         self.metrics = metrics
         self.protection = protection
         self._abort = abort
+        self.pipeline = pipeline
         self._max_receive_count: int | None = None
 
     def read_queue_policy(self) -> int | None:
@@ -88,7 +91,9 @@ class JobRunner:
 
     def _execute(self, request: JobRequest, heartbeat: Heartbeat) -> tuple[str, dict]:
         result_uri = self._result_uri(request)
-        detectors = self.pool.get(request.detectors, request.min_confidence)
+        options = dataclasses.replace(request.options, limits=self.settings.limits)
+        detectors = self.pool.get(options.detectors)
+        job = AnalysisJob(request.job_id, request.video, options, self.worker_id, request.tag)
 
         def check_continue() -> None:
             heartbeat.check()
@@ -98,13 +103,8 @@ class JobRunner:
         with private_workdir() as workdir:
             video_path = self.storage.fetch_video(request.video, workdir)
             result_path = os.path.join(workdir, "detections.json")
-            summary = analyze_file(
-                video_path, result_path,
-                video_uri=request.video, job_id=request.job_id, tag=request.tag, detectors=detectors,
-                sample_every=request.sample_every, detect_every=request.detect_every, worker_id=self.worker_id,
-                limits=Limits(self.settings.max_frame_pixels, self.settings.max_duration_s),
-                on_progress=heartbeat.update, check_continue=check_continue,
-            )
+            summary = analyze_file(video_path, result_path, job, detectors, self.pipeline,
+                                   on_progress=heartbeat.update, check_continue=check_continue)
             check_continue()
             heartbeat.confirm()  # never publish a result for a job this worker no longer holds
             self.storage.publish_result(result_path, result_uri)

@@ -1,4 +1,4 @@
-"""The job message: parsing and validating an SQS body into a JobRequest."""
+"""The job message: parsing and validating an SQS body into a JobRequest and its JobOptions."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 from detectors import check_detector_name
 from worker.errors import InvalidMessage, NotAJob, detector_errors_as_ours
+from worker.options import DetectorSpec, JobOptions
 
 JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 # SQS caps bodies at 256 KiB; a real job message is a few hundred bytes.
@@ -25,10 +26,7 @@ _FIELDS = {"version", "video", "detectors", "sample_every", "detect_every", "min
 class JobRequest:
     job_id: str
     video: str
-    detectors: tuple[str, ...] = ("human",)
-    sample_every: int = 1
-    detect_every: int = 1
-    min_confidence: float | None = None
+    options: JobOptions = JobOptions()
     output: str | None = None
     tag: str | None = None
     client_token: str | None = None
@@ -36,8 +34,14 @@ class JobRequest:
 
     def to_message(self) -> dict[str, Any]:
         """The validated message, as stored in the job record and sent on the queue."""
-        message = dataclasses.asdict(self)
-        message["detectors"] = list(self.detectors)
+        options = self.options
+        # The message's one min_confidence applies to every detector it names.
+        message = {
+            "job_id": self.job_id, "video": self.video, "detectors": list(options.detector_names),
+            "sample_every": options.sample_every, "detect_every": options.detect_every,
+            "min_confidence": options.detectors[0].min_confidence,
+            "output": self.output, "tag": self.tag, "client_token": self.client_token, "version": self.version,
+        }
         return {k: v for k, v in message.items() if v is not None}
 
 
@@ -88,7 +92,7 @@ def parse_request(message: dict[str, Any], job_id: str) -> JobRequest:
     return JobRequest(
         job_id=job_id,
         video=_s3_uri(message, "video", required=True),
-        **parse_options(message),
+        options=parse_options(message),
         output=_output(message),
         tag=_string(message, "tag", 256),
         client_token=_string(message, "client_token", 64),
@@ -96,7 +100,7 @@ def parse_request(message: dict[str, Any], job_id: str) -> JobRequest:
     )
 
 
-def parse_options(message: dict[str, Any]) -> dict[str, Any]:
+def parse_options(message: dict[str, Any]) -> JobOptions:
     """The analysis options (shared by jobs and `videoscan analyze`), validated."""
     detectors = message.get("detectors", ["human"])
     if not isinstance(detectors, list) or not detectors or not all(isinstance(d, str) for d in detectors):
@@ -106,12 +110,12 @@ def parse_options(message: dict[str, Any]) -> dict[str, Any]:
     with detector_errors_as_ours():
         for name in detectors:
             check_detector_name(name)
-    return {
-        "detectors": tuple(detectors),
-        "sample_every": _integer(message, "sample_every", 1, minimum=1),
-        "detect_every": _integer(message, "detect_every", 1, minimum=1),
-        "min_confidence": _confidence(message),
-    }
+    min_confidence = _confidence(message)
+    return JobOptions(
+        detectors=tuple(DetectorSpec(name, min_confidence=min_confidence) for name in detectors),
+        sample_every=_integer(message, "sample_every", 1, minimum=1),
+        detect_every=_integer(message, "detect_every", 1, minimum=1),
+    )
 
 
 def _integer(message: dict, field: str, default: int, minimum: int) -> int:

@@ -150,7 +150,7 @@ class Worker:
             lease = self.jobs.claim(job_id, self.worker_id, self.settings.visibility_timeout)
         except JobNotClaimable as taken:
             return self.endings.unclaimable(taken)
-        log.info("job started", extra={"video": request.video, "detectors": list(request.detectors),
+        log.info("job started", extra={"video": request.video, "detectors": list(request.options.detector_names),
                                        "attempt": lease.attempt, "receive_count": message.receive_count})
         with self.protection.while_busy():
             return self.runner.run(message, request, lease)
