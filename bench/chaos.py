@@ -36,9 +36,9 @@ sys.path.insert(0, str(REPO_ROOT))
 from tests.conftest import write_test_video  # noqa: E402
 from tests.fault_proxy import DROPPED_AFTER, FaultPlan, FaultProxy  # noqa: E402
 from tests.helpers import queue_depth, receive_events, send, subscribe_queue, upload  # noqa: E402
-from worker.aws import AwsClients  # noqa: E402
-from worker.embedded_aws import EmbeddedAws, create_resources  # noqa: E402
-from worker.jobs import FINAL_STATES, JobStore  # noqa: E402
+from worker.aws.clients import AwsClients  # noqa: E402
+from worker.aws.embedded import EmbeddedAws, create_resources  # noqa: E402
+from worker.aws.jobs import FINAL_STATES, JobStore  # noqa: E402
 from worker.logs import configure_logging  # noqa: E402
 
 VISIBILITY_TIMEOUT_S = 5

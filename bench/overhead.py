@@ -1,6 +1,6 @@
 """The queue path against `videoscan analyze` on the 8x copy of vtest.avi (human): wall-time ratio.
 
-The queue path runs against moto's server on loopback (worker.embedded_aws). The video is uploaded
+The queue path runs against moto's server on loopback (worker.aws.embedded). The video is uploaded
 once; each round sends a job message with boto3 and runs `videoscan run --drain` in a new process,
 which receives it, claims the job in DynamoDB, downloads the video from S3, analyses it writing
 progress to DynamoDB, uploads detections.json, records the end, and then polls the queue once more
@@ -27,9 +27,9 @@ import uuid
 
 from common import (VTEST, arguments, footer, header, interleaved, median, paired_ratio, run_process, verdict,
                     video_copy, videoscan)
-from worker.aws import AwsClients
-from worker.embedded_aws import EmbeddedAws, create_resources
-from worker.jobs import JobStore
+from worker.aws.clients import AwsClients
+from worker.aws.embedded import EmbeddedAws, create_resources
+from worker.aws.jobs import JobStore
 
 TARGET = 1.05  # queue path against analyze, same video
 

@@ -91,7 +91,7 @@ class Detector(abc.ABC):
     # How many `detect` calls the pipeline may run at once, on different batches. One unless
     # the detector is safe to call from several threads and gains from it.
     streams: int = 1
-    # Whether it runs on a GPU: the video then gets more decoding threads (see worker.video).
+    # Whether it runs on a GPU: the video then gets more decoding threads (see worker.analysis.video).
     on_gpu: bool = False
 
     def prepare(self, frame_bgr: np.ndarray) -> np.ndarray:

@@ -10,10 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
-from worker.aws import AwsClients
+from worker.aws.clients import AwsClients
 from worker.config import Settings
-from worker.detector_pool import DetectorPool
-from worker.embedded_aws import EmbeddedAws, create_resources
+from worker.analysis.detector_pool import DetectorPool
+from worker.aws.embedded import EmbeddedAws, create_resources
 from worker.options import DetectorSpec
 from worker.worker import Worker
 

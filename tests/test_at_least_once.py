@@ -17,14 +17,14 @@ from detectors.stub import StubDetector
 from helpers import drain_until, queue_depth, receive_events, send, subscribe_queue, upload, wait_for
 from test_signals import GatedDetector
 from worker.config import Settings
-from worker.detector_pool import DetectorPool
-from worker.embedded_aws import create_resources
+from worker.analysis.detector_pool import DetectorPool
+from worker.aws.embedded import create_resources
 from worker.errors import LeaseLost
-from worker.heartbeat import Heartbeat
-from worker.jobs import JobStore
+from worker.aws.heartbeat import Heartbeat
+from worker.aws.jobs import JobStore
 from worker.outcome import Outcome, Reason
 from worker.message import parse_request
-from worker.task_protection import TaskProtection
+from worker.aws.task_protection import TaskProtection
 from worker.workdir import TEMP_PREFIX
 from worker.worker import Worker
 

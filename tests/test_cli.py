@@ -12,7 +12,7 @@ import pytest
 
 from contract_checks import assert_contract_result
 from helpers import queue_depth, read_result, receive_events, subscribe_queue, upload, videoscan
-from worker.jobs import JobStore
+from worker.aws.jobs import JobStore
 
 
 def test_submit_twice_with_one_client_token_gives_one_job_and_one_result(clients, resources, small_video, tmp_path):

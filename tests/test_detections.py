@@ -14,7 +14,7 @@ from detectors import Box, Detection, build_detector, detector_names
 from detectors.stub import StubDetector
 from detectors.errors import UnknownDetector
 from worker import errors
-from worker.detector_pool import DetectorPool
+from worker.analysis.detector_pool import DetectorPool
 from worker.options import DetectorSpec
 
 FACE_LANDMARKS = {

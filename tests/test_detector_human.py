@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from helpers import read_frames
-from worker.model_fetch import S3ModelFetcher
+from worker.aws.model_fetch import S3ModelFetcher
 
 pytestmark = pytest.mark.slow
 

@@ -10,12 +10,12 @@ import pytest
 
 from contract_checks import assert_contract_result
 from helpers import read_result, send, upload
-from worker.analysis import AnalysisJob, analyze_file
+from worker.analysis.file import AnalysisJob, analyze_file
 from worker.cli import main
-from worker.jobs import JobStore
+from worker.aws.jobs import JobStore
 from worker.options import DetectorSpec, JobOptions
-from worker.results import detection_json
-from worker.video import VideoReader
+from worker.analysis.results import detection_json
+from worker.analysis.video import VideoReader
 
 pytestmark = pytest.mark.slow
 

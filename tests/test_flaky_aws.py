@@ -10,9 +10,9 @@ import pytest
 from fault_proxy import (DROPPED_AFTER, DROPPED_BEFORE, FAULT_KINDS, INTERNAL_ERROR, THROTTLED, UNAVAILABLE, FaultPlan,
                          FaultProxy)
 from helpers import drain_until, queue_depth, read_result, receive_events, send, subscribe_queue, upload
-from worker.aws import AwsClients
+from worker.aws.clients import AwsClients
 from worker.config import Settings
-from worker.jobs import FINAL_STATES, JobStore
+from worker.aws.jobs import FINAL_STATES, JobStore
 from worker.worker import Worker
 
 JOBS = 8

@@ -17,13 +17,13 @@ import pytest
 from detectors.stub import StubDetector
 from helpers import read_result, send, upload
 from worker.errors import VideoUnreadable
-from worker.jobs import JobStore
+from worker.aws.jobs import JobStore
 from worker.logs import configure_logging
 from worker.options import PipelineConfig
-from worker.pipeline import analyze
-from worker.results import ResultWriter
+from worker.analysis.pipeline import analyze
+from worker.analysis.results import ResultWriter
 from worker.workdir import TEMP_PREFIX, private_workdir, remove_stale_workdirs
-from worker.video import VideoInfo
+from worker.analysis.video import VideoInfo
 
 
 def damaged_copy(source, target, start: float, end: float, seed: int = 0) -> str:

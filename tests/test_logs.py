@@ -6,7 +6,7 @@ import json
 import time
 
 from helpers import send, upload, videoscan
-from worker.metrics import UNITS
+from worker.aws.metrics import UNITS
 
 EMF_UNITS = {"Seconds", "Microseconds", "Milliseconds", "Bytes", "Kilobytes", "Megabytes", "Gigabytes", "Terabytes",
              "Bits", "Kilobits", "Megabits", "Gigabits", "Terabits", "Percent", "Count", "Bytes/Second",

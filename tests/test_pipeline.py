@@ -11,9 +11,9 @@ import pytest
 from detectors import Findings
 from detectors.stub import StubDetector
 from worker.logs import current_job_id
-from worker.pipeline import analyze
-from worker.results import ResultWriter
-from worker.video import VideoReader
+from worker.analysis.pipeline import analyze
+from worker.analysis.results import ResultWriter
+from worker.analysis.video import VideoReader
 
 
 class SlowStub(StubDetector):

@@ -12,8 +12,8 @@ from helpers import send, upload
 from detectors.stub import StubDetector
 from worker.cli import install_stop_handlers
 from worker.config import Settings
-from worker.detector_pool import DetectorPool
-from worker.jobs import JobStore
+from worker.analysis.detector_pool import DetectorPool
+from worker.aws.jobs import JobStore
 from worker.worker import Worker
 
 

@@ -7,7 +7,7 @@ import pytest
 from conftest import write_test_video
 from worker.errors import VideoTooLarge, VideoTooLong, VideoUnreadable
 from detectors.cores import usable_cores
-from worker.video import VideoReader, decode_threads
+from worker.analysis.video import VideoReader, decode_threads
 
 
 def test_vtest_decodes_341_frames_although_the_container_claims_682(data_dir):

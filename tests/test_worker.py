@@ -5,8 +5,8 @@ from __future__ import annotations
 from detectors.stub import StubDetector
 from helpers import queue_depth, read_result, receive_events, send, subscribe_queue, upload
 from worker.config import Settings
-from worker.detector_pool import DetectorPool
-from worker.jobs import JobStore
+from worker.analysis.detector_pool import DetectorPool
+from worker.aws.jobs import JobStore
 from worker.outcome import Outcome, Reason
 from worker.worker import Worker
 

@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
 # -- commands ------------------------------------------------------------------------------
 
 def cmd_run(args, settings: Settings) -> int:
-    from worker.aws import AwsClients
+    from worker.aws.clients import AwsClients
     from worker.worker import Worker
 
     if settings.require_gpu:
@@ -64,11 +64,11 @@ def cmd_run(args, settings: Settings) -> int:
 
 
 def cmd_submit(args, settings: Settings) -> int:
-    from worker.aws import AwsClients
-    from worker.jobqueue import JobQueue
-    from worker.jobs import JobStore
+    from worker.aws.clients import AwsClients
+    from worker.aws.queue import JobQueue
+    from worker.aws.jobs import JobStore
     from worker.message import job_id_for_token, parse_request
-    from worker.submit import submit
+    from worker.aws.submit import submit
 
     settings.require("queue_url", "jobs_table")
     message = {
@@ -91,7 +91,7 @@ def cmd_submit(args, settings: Settings) -> int:
 
 
 def cmd_status(args, settings: Settings) -> int:
-    from worker.jobs import FINAL_STATES
+    from worker.aws.jobs import FINAL_STATES
     from worker.progress import ProgressBar
 
     jobs = _job_store(settings)
@@ -109,8 +109,8 @@ def cmd_status(args, settings: Settings) -> int:
 
 
 def cmd_results(args, settings: Settings) -> int:
-    from worker.aws import AwsClients
-    from worker.storage import Storage
+    from worker.aws.clients import AwsClients
+    from worker.aws.storage import Storage
 
     record = _get_record(_job_store(settings), args.job_id)
     if record["status"] != "SUCCEEDED":
@@ -126,8 +126,8 @@ def cmd_results(args, settings: Settings) -> int:
 def cmd_analyze(args, settings: Settings, pipeline: PipelineConfig = PipelineConfig(),
                 build: Callable[..., Detector] | None = None) -> int:
     """`pipeline` and `build` (the detectors' factory) let a benchmark vary one setting."""
-    from worker.analysis import AnalysisJob, analyze_file
-    from worker.detector_pool import DetectorPool
+    from worker.analysis.file import AnalysisJob, analyze_file
+    from worker.analysis.detector_pool import DetectorPool
     from worker.identity import default_worker_id
     from worker.message import parse_options
     from worker.progress import ProgressBar
@@ -205,15 +205,15 @@ def _model_fetcher(settings: Settings):
     """S3 access for a human model on S3; no AWS client otherwise (`analyze` needs none)."""
     if not (settings.human_model or "").startswith("s3://"):
         return None
-    from worker.aws import AwsClients
-    from worker.model_fetch import S3ModelFetcher
+    from worker.aws.clients import AwsClients
+    from worker.aws.model_fetch import S3ModelFetcher
 
     return S3ModelFetcher(AwsClients.create(settings.region).s3)
 
 
 def _job_store(settings: Settings):
-    from worker.aws import AwsClients
-    from worker.jobs import JobStore
+    from worker.aws.clients import AwsClients
+    from worker.aws.jobs import JobStore
 
     settings.require("jobs_table")
     return JobStore(AwsClients.create(settings.region).dynamodb, settings.jobs_table)

@@ -12,14 +12,14 @@ import os
 import time
 import uuid
 
-from worker.aws import AwsClients
+from worker.aws.clients import AwsClients
 from worker.config import Settings
-from worker.embedded_aws import EmbeddedAws, create_resources
-from worker.jobqueue import JobQueue
-from worker.jobs import JobStore
+from worker.aws.embedded import EmbeddedAws, create_resources
+from worker.aws.queue import JobQueue
+from worker.aws.jobs import JobStore
 from worker.message import parse_request
 from worker.sample_video import write_sample_video
-from worker.submit import submit
+from worker.aws.submit import submit
 from worker.worker import Worker
 
 VIDEO_NAME = "sample.mp4"

@@ -7,11 +7,11 @@ import logging
 import time
 
 from worker.errors import JobFailure, JobNotClaimable, LeaseLost
-from worker.events import Notifier, completion_event, event_from_record
-from worker.jobs import FAILED, SUCCEEDED, JobStore, Lease
-from worker.jobqueue import Message
+from worker.aws.events import Notifier, completion_event, event_from_record
+from worker.aws.jobs import FAILED, SUCCEEDED, JobStore, Lease
+from worker.aws.queue import Message
 from worker.message import JobRequest
-from worker.metrics import JobMetrics
+from worker.aws.metrics import JobMetrics
 from worker.outcome import Outcome, Reason
 
 log = logging.getLogger(__name__)

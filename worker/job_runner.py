@@ -8,21 +8,21 @@ import os
 import threading
 import time
 
-from worker.analysis import AnalysisJob, analyze_file
+from worker.analysis.file import AnalysisJob, analyze_file
 from worker.config import Settings
-from worker.detector_pool import DetectorPool
+from worker.analysis.detector_pool import DetectorPool
 from worker.endings import JobEndings
 from worker.errors import AccessDenied, InvalidMessage, JobCancelled, JobFailure, LeaseLost
 from worker.gpu import GpuSampler
-from worker.heartbeat import Heartbeat
-from worker.jobqueue import JobQueue, Message
-from worker.jobs import JobStore, Lease
+from worker.aws.heartbeat import Heartbeat
+from worker.aws.queue import JobQueue, Message
+from worker.aws.jobs import JobStore, Lease
 from worker.message import JobRequest
-from worker.metrics import JobMetrics
+from worker.aws.metrics import JobMetrics
 from worker.options import PipelineConfig
 from worker.outcome import Outcome, Reason
-from worker.storage import Storage, split_s3_uri
-from worker.task_protection import TaskProtection
+from worker.aws.storage import Storage, split_s3_uri
+from worker.aws.task_protection import TaskProtection
 from worker.workdir import private_workdir
 
 log = logging.getLogger(__name__)

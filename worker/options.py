@@ -49,7 +49,7 @@ class PipelineConfig:
     decode_stall_s: float = 120.0
     # How long leaving the pipeline waits for the decode thread to finish its current batch.
     decoder_exit_s: float = 10.0
-    # FFmpeg's decoding threads; None: chosen for the hardware (worker.video.decode_threads).
+    # FFmpeg's decoding threads; None: chosen for the hardware (worker.analysis.video.decode_threads).
     decode_threads: int | None = None
     # Analysed frames a track survives without a detection; None: about 15, whatever the interval.
     max_missed: int | None = None

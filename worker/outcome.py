@@ -7,7 +7,7 @@ import enum
 import logging
 
 from worker.errors import LeaseLost
-from worker.jobqueue import JobQueue, Message
+from worker.aws.queue import JobQueue, Message
 
 log = logging.getLogger(__name__)
 

@@ -5,23 +5,23 @@ from __future__ import annotations
 import logging
 import threading
 
-from worker.aws import AwsClients
+from worker.aws.clients import AwsClients
 from worker.config import Settings
-from worker.detector_pool import DetectorPool
+from worker.analysis.detector_pool import DetectorPool
 from worker.endings import JobEndings
 from worker.errors import JobFailure, JobNotClaimable, NotAJob
-from worker.events import Notifier
+from worker.aws.events import Notifier
 from worker.identity import default_worker_id
 from worker.job_runner import JobRunner
-from worker.jobqueue import JobQueue, Message
-from worker.jobs import JobStore
+from worker.aws.queue import JobQueue, Message
+from worker.aws.jobs import JobStore
 from worker.logs import current_job_id
 from worker.message import decode_body, job_id_of, parse_request
-from worker.metrics import JobMetrics
-from worker.model_fetch import S3ModelFetcher
+from worker.aws.metrics import JobMetrics
+from worker.aws.model_fetch import S3ModelFetcher
 from worker.outcome import Outcome, Reason, settle
-from worker.storage import Storage
-from worker.task_protection import TaskProtection
+from worker.aws.storage import Storage
+from worker.aws.task_protection import TaskProtection
 from worker.workdir import remove_stale_workdirs
 
 log = logging.getLogger(__name__)

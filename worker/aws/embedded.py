@@ -7,7 +7,7 @@ import json
 import logging
 import os
 
-from worker.aws import AwsClients
+from worker.aws.clients import AwsClients
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,9 @@ import numpy as np
 from detectors import Detector, Findings
 from worker.errors import VideoUnreadable
 from worker.options import PipelineConfig
-from worker.results import ResultWriter
+from worker.analysis.results import ResultWriter
 from worker.tracking import MultiTracker, tracking_view
-from worker.video import VideoReader
+from worker.analysis.video import VideoReader
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from collections.abc import Callable, Sequence
 from detectors import Detector
 from worker.clock import utc_now_iso
 from worker.options import JobOptions, PipelineConfig
-from worker.pipeline import ProgressCallback, analyze
-from worker.results import ResultWriter
-from worker.video import VideoReader, decode_threads
+from worker.analysis.pipeline import ProgressCallback, analyze
+from worker.analysis.results import ResultWriter
+from worker.analysis.video import VideoReader, decode_threads
 
 
 @dataclasses.dataclass(frozen=True)
