@@ -377,7 +377,7 @@ def main() -> int:
     started = time.time()
 
     with EmbeddedAws() as aws:
-        clients = AwsClients.create(aws.region)
+        clients = aws.clients()
         name = f"chaos{uuid.uuid4().hex[:6]}"
         resources = create_resources(clients, name, VISIBILITY_TIMEOUT_S, MAX_RECEIVE_COUNT)
         clients.s3.put_bucket_versioning(Bucket=resources.results_bucket,
@@ -389,7 +389,8 @@ def main() -> int:
         job_ids, messages = submit_jobs(clients, resources, video, args.detectors.split(","), args.jobs, rng)
 
         proxy = FaultProxy(aws.endpoint_url, FaultPlan(args.faults, seed=args.seed)).start() if args.faults else None
-        env = {**os.environ, **resources.environment(), "AWS_ENDPOINT_URL": proxy.url if proxy else aws.endpoint_url,
+        env = {**os.environ, **aws.environment(), **resources.environment(),
+               "AWS_ENDPOINT_URL": proxy.url if proxy else aws.endpoint_url,
                "VIDEOSCAN_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT_S), "VIDEOSCAN_STOP_GRACE_S": str(STOP_GRACE_S),
                "VIDEOSCAN_LOG_FORMAT": "json", "VIDEOSCAN_LOG_LEVEL": "INFO"}
         fleet = Fleet(args.workers, env, log_dir)

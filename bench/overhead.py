@@ -27,7 +27,6 @@ import uuid
 
 from common import (VTEST, arguments, footer, header, interleaved, median, paired_ratio, run_process, verdict,
                     video_copy, videoscan)
-from worker.aws.clients import AwsClients
 from worker.aws.embedded import EmbeddedAws, create_resources
 from worker.aws.jobs import JobStore
 
@@ -42,7 +41,7 @@ def main() -> None:
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server would log every request
     with EmbeddedAws() as stack, tempfile.TemporaryDirectory() as workdir:
-        clients = AwsClients.create(stack.region)
+        clients = stack.clients()
         resources = create_resources(clients, f"bench{uuid.uuid4().hex[:8]}")
         jobs = JobStore(clients.dynamodb, resources.jobs_table)
         clients.s3.upload_file(str(video), resources.results_bucket, f"videos/{video.name}")
@@ -53,7 +52,7 @@ def main() -> None:
             clients.sqs.send_message(QueueUrl=resources.queue_url, MessageBody=json.dumps(
                 {"video": video_uri, "detectors": ["human"], "job_id": job_id}))
             started = time.time()
-            run = run_process(videoscan("run", "--drain"), env=resources.environment())
+            run = run_process(videoscan("run", "--drain"), env={**stack.environment(), **resources.environment()})
             record = jobs.get(job_id)
             if record is None or record["status"] != "SUCCEEDED":
                 raise RuntimeError(f"job {job_id} did not succeed: {record}")

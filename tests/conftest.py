@@ -22,14 +22,23 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="session")
 def embedded_aws():
-    """One moto server for the whole run; each test makes its own uniquely named resources."""
-    with EmbeddedAws() as stack:
+    """One moto server for the whole run; each test makes its own uniquely named resources.
+
+    The project's code gets its clients from the stack. The `videoscan` and `aws` commands the
+    tests start, and plain boto3 clients made in tests, find it as a user's would: through the
+    environment, set here for the whole run.
+    """
+    with EmbeddedAws() as stack, pytest.MonkeyPatch.context() as patch:
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+            patch.delenv(name, raising=False)
+        for name, value in stack.environment().items():
+            patch.setenv(name, value)
         yield stack
 
 
 @pytest.fixture
 def clients(embedded_aws) -> AwsClients:
-    return AwsClients.create(embedded_aws.region)
+    return embedded_aws.clients()
 
 
 @pytest.fixture

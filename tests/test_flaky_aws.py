@@ -41,11 +41,9 @@ def proxy(embedded_aws):
 
 
 @pytest.fixture
-def flaky_clients(clients, proxy, monkeypatch) -> AwsClients:
-    """Clients that send every request through the proxy (boto3 reads AWS_ENDPOINT_URL as it makes them)."""
-    with monkeypatch.context() as patch:
-        patch.setenv("AWS_ENDPOINT_URL", proxy.url)
-        return AwsClients.create(clients.region)
+def flaky_clients(embedded_aws, proxy) -> AwsClients:
+    """Clients that send every request through the proxy."""
+    return AwsClients.create(embedded_aws.region, embedded_aws.session(), endpoint_url=proxy.url)
 
 
 def test_every_job_ends_once_when_a_tenth_of_aws_requests_fail(

@@ -12,7 +12,6 @@ import os
 import time
 import uuid
 
-from worker.aws.clients import AwsClients
 from worker.config import Settings
 from worker.aws.embedded import EmbeddedAws, create_resources
 from worker.aws.queue import JobQueue
@@ -34,7 +33,7 @@ def run_demo(directory: str) -> int:
 
     with EmbeddedAws() as stack:
         _say(f"embedded AWS stack (moto) on {stack.endpoint_url}")
-        clients = AwsClients.create(stack.region)
+        clients = stack.clients()
         resources = create_resources(clients, f"videoscan-demo-{uuid.uuid4().hex[:6]}")
         _say(f"created queue {resources.queue_url} (+ dead-letter queue), table {resources.jobs_table}, "
              f"bucket {resources.results_bucket}, topic {resources.topic_arn.split(':')[-1]}")
