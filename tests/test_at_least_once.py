@@ -14,7 +14,7 @@ import time
 import pytest
 
 from detectors.stub import StubDetector
-from helpers import drain_until, queue_depth, receive_events, send, subscribe_queue, upload, wait_for
+from support.helpers import drain_until, queue_depth, receive_events, send, subscribe_queue, upload, wait_for
 from test_signals import GatedDetector
 from worker.config import Settings
 from worker.analysis.detector_pool import DetectorPool

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from helpers import queue_depth, send, upload
+from support.helpers import queue_depth, send, upload
 from worker.aws.embedded import create_resources
 from worker.aws.jobs import JobStore
 

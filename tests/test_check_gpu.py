@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import videoscan
+from support.helpers import videoscan
 from detectors.cores import usable_cores
 from worker.gpu import GpuReport
 

@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from contract_checks import assert_contract_result
-from helpers import queue_depth, read_result, receive_events, subscribe_queue, upload, videoscan
+from support.contract_checks import assert_contract_result
+from support.helpers import queue_depth, read_result, receive_events, subscribe_queue, upload, videoscan
 from worker.aws.jobs import JobStore
 
 

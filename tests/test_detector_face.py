@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from detectors.base import LANDMARK_NAMES, Findings
-from helpers import read_frames
+from support.helpers import read_frames
 
 pytestmark = pytest.mark.slow
 

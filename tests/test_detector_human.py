@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from helpers import read_frames
+from support.helpers import read_frames
 from worker.aws.model_fetch import S3ModelFetcher
 
 pytestmark = pytest.mark.slow

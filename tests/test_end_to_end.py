@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from contract_checks import assert_contract_result
-from helpers import read_result, send, upload
+from support.contract_checks import assert_contract_result
+from support.helpers import read_result, send, upload
 from worker.analysis.file import AnalysisJob, analyze_file
 from worker.cli import main
 from worker.aws.jobs import JobStore

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from fault_proxy import (DROPPED_AFTER, DROPPED_BEFORE, FAULT_KINDS, INTERNAL_ERROR, THROTTLED, UNAVAILABLE, FaultPlan,
+from support.fault_proxy import (DROPPED_AFTER, DROPPED_BEFORE, FAULT_KINDS, INTERNAL_ERROR, THROTTLED, UNAVAILABLE, FaultPlan,
                          FaultProxy)
-from helpers import drain_until, queue_depth, read_result, receive_events, send, subscribe_queue, upload
+from support.helpers import drain_until, queue_depth, read_result, receive_events, send, subscribe_queue, upload
 from worker.aws.clients import AwsClients
 from worker.config import Settings
 from worker.aws.jobs import FINAL_STATES, JobStore

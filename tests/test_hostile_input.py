@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from detectors.stub import StubDetector
-from helpers import read_result, send, upload
+from support.helpers import read_result, send, upload
 from worker.errors import VideoUnreadable
 from worker.aws.jobs import JobStore
 from worker.logs import configure_logging

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from helpers import send, upload, videoscan
+from support.helpers import send, upload, videoscan
 from worker.aws.metrics import UNITS
 
 EMF_UNITS = {"Seconds", "Microseconds", "Milliseconds", "Bytes", "Kilobytes", "Megabytes", "Gigabytes", "Terabytes",

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from helpers import send, upload
+from support.helpers import send, upload
 from detectors.stub import StubDetector
 from worker.cli import install_stop_handlers
 from worker.config import Settings

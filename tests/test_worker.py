@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from detectors.stub import StubDetector
-from helpers import queue_depth, read_result, receive_events, send, subscribe_queue, upload
+from support.helpers import queue_depth, read_result, receive_events, send, subscribe_queue, upload
 from worker.config import Settings
 from worker.analysis.detector_pool import DetectorPool
 from worker.aws.jobs import JobStore
