@@ -6,14 +6,13 @@ import os
 import pathlib
 import uuid
 
-import cv2
-import numpy as np
 import pytest
 
 from worker.aws.clients import AwsClients
 from worker.config import Settings
 from worker.analysis.detector_pool import DetectorPool
 from worker.aws.embedded import EmbeddedAws, create_resources
+from support.helpers import write_test_video
 from worker.options import DetectorSpec
 from worker.worker import Worker
 
@@ -67,20 +66,6 @@ def make_worker(clients, detector_pool):
     def make(**overrides) -> Worker:
         return Worker(Settings.load(**overrides), clients, pool=detector_pool)
     return make
-
-
-def write_test_video(path, frames: int = 24, size: tuple[int, int] = (160, 120), fps: float = 12.0) -> str:
-    """A real MPEG-4 file: a bright square sliding over a dark, slowly brightening background."""
-    width, height = size
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
-    assert writer.isOpened(), f"OpenCV cannot write {path}"
-    for i in range(frames):
-        frame = np.full((height, width, 3), 20 + (4 * i) % 200, np.uint8)
-        x = int(i * (width - 30) / max(frames - 1, 1))
-        frame[height // 3: height // 3 + 30, x: x + 30] = 230
-        writer.write(frame)
-    writer.release()
-    return str(path)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 
 from detectors.stub import StubDetector
 from support.helpers import drain_until, queue_depth, receive_events, send, subscribe_queue, upload, wait_for
-from test_signals import GatedDetector
+from support.doubles import GatedDetector
 from worker.config import Settings
 from worker.analysis.detector_pool import DetectorPool
 from worker.aws.embedded import create_resources
@@ -120,17 +120,24 @@ def test_a_job_lasting_many_visibility_timeouts_is_never_handed_to_another_worke
     running = threading.Thread(target=worker.run, kwargs={"drain": True})
     running.start()
     gated.started.wait(timeout=30)
+    jobs = JobStore(clients.dynamodb, fast_resources.jobs_table)
+    first = jobs.get("long")
 
-    # when another consumer polls the queue all that time, it never receives the message
+    # when another consumer polls the queue all that time, it never receives the message,
+    # and the job stays held by the same attempt under a lease that never lapses
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         stolen = clients.sqs.receive_message(QueueUrl=fast_resources.queue_url, WaitTimeSeconds=1)
         assert "Messages" not in stolen, "the message became visible while its job ran"
+        held = jobs.get("long")
+        assert (held["status"], held["attempt_id"]) == ("RUNNING", first["attempt_id"])
+        assert held["lease_until"] >= time.time() - 1, "the lease lapsed while its job ran"
     gated.proceed.set()
     running.join()
 
     # then the job ran once, and its lease was renewed while it ran
-    record = JobStore(clients.dynamodb, fast_resources.jobs_table).get("long")
+    assert held["lease_until"] >= first["lease_until"] + 5
+    record = jobs.get("long")
     assert record["status"] == "SUCCEEDED" and record["attempts"] == 1
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import write_test_video
+from support.helpers import write_test_video
 from worker.errors import VideoTooLarge, VideoTooLong, VideoUnreadable
 from detectors.cores import usable_cores
 from worker.analysis.video import VideoReader, decode_threads

@@ -91,3 +91,17 @@ def drain_until(worker, done, timeout_s: float) -> None:
     while not done():
         assert time.monotonic() < deadline, "jobs did not end in time"
         worker.run(drain=True)
+
+
+def write_test_video(path, frames: int = 24, size: tuple[int, int] = (160, 120), fps: float = 12.0) -> str:
+    """A real MPEG-4 file: a bright square sliding over a dark, slowly brightening background."""
+    width, height = size
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    assert writer.isOpened(), f"OpenCV cannot write {path}"
+    for i in range(frames):
+        frame = np.full((height, width, 3), 20 + (4 * i) % 200, np.uint8)
+        x = int(i * (width - 30) / max(frames - 1, 1))
+        frame[height // 3: height // 3 + 30, x: x + 30] = 230
+        writer.write(frame)
+    writer.release()
+    return str(path)
