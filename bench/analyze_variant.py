@@ -40,7 +40,7 @@ def main() -> int:
         _set_tensorflow_threads(args.intra, args.inter)
     if args.cv2_threads is not None:
         cv2.setNumThreads(args.cv2_threads)
-    from worker import cli
+    from worker import cli, commands
     from worker.config import Settings
     from worker.logs import configure_logging
     from worker.options import PipelineConfig
@@ -51,7 +51,7 @@ def main() -> int:
     batch_sizes = {name: size for name, size in (("human", args.human_batch), ("face", args.face_batch)) if size}
     settings = Settings.load()
     configure_logging(settings.log_format, settings.log_level)
-    return cli.cmd_analyze(cli.build_parser().parse_args(["analyze", *analyze_args]), settings, pipeline,
+    return commands.cmd_analyze(cli.build_parser().parse_args(["analyze", *analyze_args]), settings, pipeline,
                            _build_with_batch_sizes(batch_sizes))
 
 

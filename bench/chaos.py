@@ -36,7 +36,6 @@ sys.path.insert(0, str(REPO_ROOT))
 from tests.support.fault_proxy import DROPPED_AFTER, FaultPlan, FaultProxy  # noqa: E402
 from tests.support.helpers import (queue_depth, receive_events, send, subscribe_queue, upload,  # noqa: E402
                                    write_test_video)
-from worker.aws.clients import AwsClients  # noqa: E402
 from worker.aws.embedded import EmbeddedAws, create_resources  # noqa: E402
 from worker.aws.jobs import FINAL_STATES, JobStore  # noqa: E402
 from worker.logs import configure_logging  # noqa: E402
