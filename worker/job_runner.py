@@ -28,24 +28,22 @@ from worker.workdir import private_workdir
 log = logging.getLogger(__name__)
 
 
+@dataclasses.dataclass
 class JobRunner:
     """Runs claimed jobs to their end; `abort` (set by the worker) releases the job in hand."""
 
-    def __init__(self, settings: Settings, worker_id: str, queue: JobQueue, jobs: JobStore, storage: Storage,
-                 pool: DetectorPool, endings: JobEndings, metrics: JobMetrics, protection: TaskProtection,
-                 abort: threading.Event, pipeline: PipelineConfig = PipelineConfig()):
-        self.settings = settings
-        self.worker_id = worker_id
-        self.queue = queue
-        self.jobs = jobs
-        self.storage = storage
-        self.pool = pool
-        self.endings = endings
-        self.metrics = metrics
-        self.protection = protection
-        self._abort = abort
-        self.pipeline = pipeline
-        self._max_receive_count: int | None = None
+    settings: Settings
+    worker_id: str
+    queue: JobQueue
+    jobs: JobStore
+    storage: Storage
+    pool: DetectorPool
+    endings: JobEndings
+    metrics: JobMetrics
+    protection: TaskProtection
+    abort: threading.Event
+    pipeline: PipelineConfig = PipelineConfig()
+    _max_receive_count: int | None = dataclasses.field(default=None, init=False)
 
     def read_queue_policy(self) -> int | None:
         """Learns after how many receives SQS dead-letters a message (to recognise a last attempt)."""
@@ -97,7 +95,7 @@ class JobRunner:
 
         def check_continue() -> None:
             heartbeat.check()
-            if self._abort.is_set():
+            if self.abort.is_set():
                 raise JobCancelled("worker is shutting down")
 
         with private_workdir() as workdir:
