@@ -18,8 +18,7 @@ class HumanDetector(Detector):
     """Persons in full-resolution RGB frames.
 
     Frames are not pre-resized: the model resizes to 300x300 with the graph's own kernel
-    (TF's legacy bilinear), and OpenCV's resize differs enough to lose about one person in
-    five at confidence 0.5 on vtest.avi.
+    (TF's legacy bilinear); OpenCV's resize differs enough to lose persons the model would find.
     """
 
     name = "human"
