@@ -1,4 +1,4 @@
-"""The detector plug-in kind: one abstract `detect_batch` method (batching done once, in `detect`) and the detections it returns."""
+"""The detector plug-in kind (one abstract `detect_batch`; `detect` batches once) and the detections it returns."""
 
 from __future__ import annotations
 
