@@ -1,4 +1,5 @@
-"""Faces and their five landmarks, found by MTCNN (the `mtcnn` package and the weights inside it)."""
+"""The `face` detector's models: MTCNN (the `mtcnn` package and the weights inside it), and the
+default, BlazeFace proposals refined by MTCNN's RNet and ONet (detectors.blazeface_mtcnn)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,23 @@ import numpy as np
 from mtcnn import MTCNN
 
 from detectors import tf_runtime
-from detectors.base import LANDMARK_NAMES, Box, Detection, Detector, Findings
+from detectors.base import Detector, Findings
+from detectors.errors import UnknownDetector
+from detectors.face_findings import findings_from_rows
+
+DEFAULT_MODEL = "blazeface-mtcnn"
+MODELS = ("blazeface-mtcnn", "mtcnn")
+
+
+def build_face_detector(model: str = DEFAULT_MODEL, **options) -> Detector:
+    """The `face` detector with the named model (`blazeface-mtcnn`, the default, or `mtcnn`)."""
+    if model == "mtcnn":
+        return FaceDetector(**options)
+    if model == "blazeface-mtcnn":
+        from detectors.blazeface_mtcnn import BlazeFaceMtcnnDetector
+
+        return BlazeFaceMtcnnDetector(**options)
+    raise UnknownDetector(f"unknown face model {model!r}; known models: {', '.join(MODELS)}")
 
 
 class FaceDetector(Detector):
@@ -44,15 +61,4 @@ class FaceDetector(Detector):
             list(frames), box_format="xyxy", output_type="numpy", threshold_onet=self._above_weak_floor
         )
         height, width = frames[0].shape[:2]
-        results = [Findings([], []) for _ in frames]
-        # Compared as ONet compares, on the same array.
-        strong = (rows[:, 5] > self._above_min_confidence).tolist() if len(rows) else []
-        for row, is_strong in zip(rows.tolist(), strong):
-            index, x1, y1, x2, y2, confidence = row[:6]
-            xs = np.clip(np.asarray(row[6:11]) / width, 0.0, 1.0).tolist()
-            ys = np.clip(np.asarray(row[11:16]) / height, 0.0, 1.0).tolist()
-            box = Box.from_corners(x1 / width, y1 / height, x2 / width, y2 / height)
-            landmarks = dict(zip(LANDMARK_NAMES, zip(xs, ys)))
-            found = results[int(index)]
-            (found.detections if is_strong else found.weak).append(Detection(self.label, confidence, box, landmarks))
-        return results
+        return findings_from_rows(rows, len(frames), height, width, self.label, self._above_min_confidence)

@@ -8,10 +8,10 @@ from typing import Any
 from detectors.base import Detector
 from detectors.errors import UnknownDetector
 
-# name -> "module:class"
+# name -> "module:callable" building it from its options
 DETECTORS = {
     "human": "detectors.human:HumanDetector",
-    "face": "detectors.face:FaceDetector",
+    "face": "detectors.face:build_face_detector",
     "stub": "detectors.stub:StubDetector",
 }
 

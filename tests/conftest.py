@@ -93,5 +93,11 @@ def human_detector(detector_pool):
 
 @pytest.fixture(scope="session")
 def face_detector(detector_pool):
-    """The default face detector: MTCNN, confidence 0.9 (built once per run)."""
+    """The default face detector: BlazeFace proposals refined by ONet, confidence 0.9 (built once per run)."""
     return detector_pool.get([DetectorSpec("face")])[0]
+
+
+@pytest.fixture(scope="session")
+def mtcnn_face_detector(detector_pool):
+    """The `face:mtcnn` detector, confidence 0.9 (built once per run)."""
+    return detector_pool.get([DetectorSpec("face", model="mtcnn")])[0]

@@ -134,3 +134,19 @@ def test_status_watch_follows_a_running_job_until_it_ends(clients, resources, se
         out, err = watch.communicate(timeout=60)
     assert watch.returncode == 0, err
     assert json.loads(out)["status"] == "SUCCEEDED"
+
+
+def test_analyze_output_never_follows_a_symlink_planted_at_its_temporary_name(small_video, tmp_path):
+    # given another user's file, and a symlink to it where a naive writer puts its temporary file
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    out = tmp_path / "out.json"
+    (tmp_path / "out.json.part").symlink_to(victim)
+
+    run = videoscan("analyze", small_video, "-o", str(out), "--detectors", "stub")
+
+    # then the result is a new regular file, the victim is untouched, and no temporary file is left
+    assert run.returncode == 0, run.stderr
+    assert victim.read_text() == "precious"
+    assert not out.is_symlink() and json.loads(out.read_text())["summary"]["frames_analyzed"] == 24
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json", "out.json.part", "small.mp4", "victim.txt"]

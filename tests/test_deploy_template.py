@@ -1,5 +1,6 @@
 """infra/videoscan.yaml: cfn-lint clean, deployed into moto's CloudFormation over HTTP, least privilege,
-and a real `videoscan run --drain` configured only from the stack's outputs."""
+each point of issue 9's review against AWS's documentation, and a real `videoscan run --drain`
+configured only from the stack's outputs."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ import uuid
 import boto3
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
-from botocore.exceptions import ClientError
 from cfnlint.api import ManualArgs, lint_file
 from cfnlint.decode import decode
+
+from aws_semantics import event_matches, metric_math, policy_allows
+from moto_stack import MOTO_UNIMPLEMENTED, DeployedStack, deploy, lift_tls_only_bucket_policy
 
 # moto warns about each resource type it skips; the test below asserts exactly which ones.
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse .* not supported by moto:UserWarning")
@@ -24,21 +27,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse .* not supported 
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 TEMPLATE_PATH = REPO_ROOT / "infra" / "videoscan.yaml"
 IMAGE_URI = "123456789012.dkr.ecr.us-east-1.amazonaws.com/videoscan:test"
-
-# Resource types in the template that moto's CloudFormation does not implement (it skips them
-# with a warning). Each is replayed below through its own service API in moto instead, with
-# the stack's real values, so its properties are still checked by botocore and by moto.
-MOTO_UNIMPLEMENTED = frozenset(
-    {
-        "AWS::SQS::QueuePolicy",
-        "AWS::S3::BucketPolicy",
-        "AWS::CloudWatch::Alarm",
-        "AWS::ECS::CapacityProvider",
-        "AWS::ECS::ClusterCapacityProviderAssociations",
-        "AWS::ApplicationAutoScaling::ScalableTarget",
-        "AWS::ApplicationAutoScaling::ScalingPolicy",
-    }
-)
 
 # The worker's AWS calls, the only actions its task role may have (sqs:SendMessage is for
 # `videoscan submit`, which runs elsewhere).
@@ -66,7 +54,7 @@ OUTPUT_ENV = {
     "JobsTableName": "VIDEOSCAN_JOBS_TABLE",
     "ResultsBucketName": "VIDEOSCAN_RESULTS_BUCKET",
     "NotifyTopicArn": "VIDEOSCAN_NOTIFY_TOPIC_ARN",
-    "InputBuckets": "VIDEOSCAN_ALLOWED_BUCKETS",
+    "AllowedBuckets": "VIDEOSCAN_ALLOWED_BUCKETS",
     "ServiceName": "VIDEOSCAN_SERVICE_NAME",
 }
 
@@ -124,138 +112,6 @@ def test_task_role_allows_only_the_workers_calls_on_its_own_resources():
 # ------------------------------------------------------------------------ deploy in moto
 
 
-class DeployedStack:
-    """The stack created in moto, with what it takes to resolve the template against it."""
-
-    def __init__(self, region: str, name: str, template: dict, parameters: dict[str, str]):
-        self.region = region
-        self.name = name
-        self.template = template
-        self.parameters = parameters
-        self.cfn = self.client("cloudformation")
-        self.description = self.cfn.describe_stacks(StackName=name)["Stacks"][0]
-        self.outputs = {o["OutputKey"]: o["OutputValue"] for o in self.description.get("Outputs", [])}
-        described = self.cfn.describe_stack_resources(StackName=name)["StackResources"]
-        self.resources = {r["LogicalResourceId"]: r for r in described if "LogicalResourceId" in r}
-        # moto reports each resource it skipped as an entry with neither id nor type.
-        self.anonymous_resources = [r for r in described if "LogicalResourceId" not in r]
-        self.replayed: dict[str, str] = {}  # logical id -> physical id, for the replayed resources
-        self.scalable_targets: dict[str, dict] = {}
-
-    def client(self, service: str):
-        return boto3.client(service, region_name=self.region)
-
-    def physical_id(self, logical_id: str) -> str:
-        if logical_id in self.replayed:
-            return self.replayed[logical_id]
-        return self.resources[logical_id]["PhysicalResourceId"]
-
-    # A small intrinsic-function resolver: enough for this template's skipped resources.
-    def ref(self, name: str):
-        pseudo = {"AWS::StackName": self.name, "AWS::Region": self.region, "AWS::Partition": "aws"}
-        if name in pseudo:
-            return pseudo[name]
-        if name in self.template["Parameters"]:
-            value = self.parameters.get(name, self.template["Parameters"][name].get("Default"))
-            return value.split(",") if self.template["Parameters"][name]["Type"] == "CommaDelimitedList" else value
-        return self.physical_id(name)
-
-    def get_att(self, logical_id: str, attribute: str) -> str:
-        physical = self.physical_id(logical_id)
-        kind = self.template["Resources"][logical_id]["Type"]
-        if kind == "AWS::SQS::Queue" and attribute == "QueueName":
-            return physical.rsplit("/", 1)[1]
-        if kind == "AWS::SQS::Queue" and attribute == "Arn":
-            return self.client("sqs").get_queue_attributes(QueueUrl=physical, AttributeNames=["QueueArn"])[
-                "Attributes"
-            ]["QueueArn"]
-        if kind == "AWS::S3::Bucket" and attribute == "Arn":
-            return f"arn:aws:s3:::{physical}"
-        if kind == "AWS::ECS::Service" and attribute == "Name":
-            return physical.rsplit("/", 1)[1]
-        raise NotImplementedError(f"{logical_id}.{attribute}")
-
-    def resolve(self, node):
-        if isinstance(node, list):
-            return [self.resolve(item) for item in node]
-        if not isinstance(node, dict):
-            return node
-        if set(node) == {"Ref"}:
-            return self.ref(node["Ref"])
-        if set(node) == {"Fn::GetAtt"}:
-            logical_id, attribute = node["Fn::GetAtt"]
-            return self.get_att(logical_id, attribute)
-        if set(node) == {"Fn::Sub"}:
-            text = node["Fn::Sub"]
-            for token in set(re.findall(r"\$\{([^}!]+)\}", text)):
-                value = self.get_att(*token.split(".", 1)) if "." in token else self.ref(token)
-                text = text.replace("${" + token + "}", str(value))
-            return text
-        if set(node) == {"Fn::Join"}:
-            delimiter, items = node["Fn::Join"]
-            resolved = self.resolve(items)
-            return delimiter.join(str(i) for i in (resolved if isinstance(resolved, list) else [resolved]))
-        return {key: self.resolve(value) for key, value in node.items()}
-
-
-def camel(node):
-    """CloudFormation's PascalCase keys as the ECS API's camelCase."""
-    if isinstance(node, list):
-        return [camel(item) for item in node]
-    if isinstance(node, dict):
-        return {key[0].lower() + key[1:]: camel(value) for key, value in node.items()}
-    return node
-
-
-def replay(stack: DeployedStack, logical_id: str) -> None:
-    """Creates one resource that moto's CloudFormation skips through its service's own API."""
-    resource = stack.template["Resources"][logical_id]
-    kind, raw = resource["Type"], resource["Properties"]
-    if kind == "AWS::ApplicationAutoScaling::ScalingPolicy":
-        target = stack.scalable_targets[raw["ScalingTargetId"]["Ref"]]
-        props = stack.resolve({k: v for k, v in raw.items() if k != "ScalingTargetId"})
-        response = stack.client("application-autoscaling").put_scaling_policy(
-            ServiceNamespace=target["ServiceNamespace"],
-            ResourceId=target["ResourceId"],
-            ScalableDimension=target["ScalableDimension"],
-            **props,
-        )
-        stack.replayed[logical_id] = response["PolicyARN"]
-        return
-    props = stack.resolve(raw)
-    if kind == "AWS::SQS::QueuePolicy":
-        for url in props["Queues"]:
-            stack.client("sqs").set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(props["PolicyDocument"])})
-    elif kind == "AWS::S3::BucketPolicy":
-        stack.client("s3").put_bucket_policy(Bucket=props["Bucket"], Policy=json.dumps(props["PolicyDocument"]))
-    elif kind == "AWS::CloudWatch::Alarm":
-        stack.client("cloudwatch").put_metric_alarm(AlarmName=f"{stack.name}-{logical_id}", **props)
-    elif kind == "AWS::ECS::CapacityProvider":
-        name = f"{stack.name}-{logical_id}"
-        stack.client("ecs").create_capacity_provider(name=name, **camel(props))
-        stack.replayed[logical_id] = name
-    elif kind == "AWS::ECS::ClusterCapacityProviderAssociations":
-        stack.client("ecs").put_cluster_capacity_providers(**camel(props))
-    elif kind == "AWS::ApplicationAutoScaling::ScalableTarget":
-        stack.client("application-autoscaling").register_scalable_target(**props)
-        stack.scalable_targets[logical_id] = props
-    else:
-        raise AssertionError(f"no replay for {kind}")
-
-
-# Dependencies first: a capacity provider before its association, targets before policies,
-# policies before the alarms that name them.
-REPLAY_ORDER = [
-    "AWS::SQS::QueuePolicy",
-    "AWS::S3::BucketPolicy",
-    "AWS::ECS::CapacityProvider",
-    "AWS::ECS::ClusterCapacityProviderAssociations",
-    "AWS::ApplicationAutoScaling::ScalableTarget",
-    "AWS::ApplicationAutoScaling::ScalingPolicy",
-    "AWS::CloudWatch::Alarm",
-]
-
-
 @pytest.fixture(scope="module")
 def network(embedded_aws):
     """An existing VPC with two subnets, as the operator's account would have."""
@@ -274,52 +130,26 @@ def network(embedded_aws):
 def stack(embedded_aws, network) -> DeployedStack:
     """The template deployed into moto over HTTP, with the skipped resources replayed."""
     name = f"vs{uuid.uuid4().hex[:8]}"
-    input_bucket = f"{name}-input"
-    boto3.client("s3", region_name=embedded_aws.region).create_bucket(Bucket=input_bucket)
+    input_bucket, output_bucket = f"{name}-input", f"{name}-delivery"
+    for bucket in (input_bucket, output_bucket):
+        boto3.client("s3", region_name=embedded_aws.region).create_bucket(Bucket=bucket)
     vpc_id, subnets = network
+    # The optional parameters take their non-default values here, so the conditional parts
+    # are deployed; the defaults are checked on the template itself.
     parameters = {
         "VpcId": vpc_id,
         "SubnetIds": ",".join(subnets),
         "ImageUri": IMAGE_URI,
         "InputBuckets": input_bucket,
+        "OutputBuckets": output_bucket,
+        # Given explicitly: moto does not split a CommaDelimitedList's default (CloudFormation does).
+        "InstanceTypes": load_template()["Parameters"]["InstanceTypes"]["Default"],
+        "OnDemandPercentage": "25",
+        "EnableSessionManager": "true",
     }
-    cfn = boto3.client("cloudformation", region_name=embedded_aws.region)
-    cfn.create_stack(
-        StackName=name,
-        TemplateBody=TEMPLATE_PATH.read_text(),
-        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
-        Capabilities=["CAPABILITY_IAM"],
-    )
-    cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
-    deployed = DeployedStack(embedded_aws.region, name, load_template(), parameters)
-    skipped = sorted(
-        (REPLAY_ORDER.index(r["Type"]), logical_id)
-        for logical_id, r in deployed.template["Resources"].items()
-        if logical_id not in deployed.resources and r["Type"] in REPLAY_ORDER
-    )
-    for _, logical_id in skipped:
-        replay(deployed, logical_id)
+    deployed = deploy(embedded_aws.region, name, TEMPLATE_PATH.read_text(), load_template(), parameters)
     deployed.http_write_denied = lift_tls_only_bucket_policy(deployed)
     return deployed
-
-
-def lift_tls_only_bucket_policy(stack: DeployedStack) -> bool:
-    """Whether the results bucket refused a plain-HTTP write; the policy is then removed.
-
-    moto enforces bucket policies and the embedded stack speaks plain HTTP, so the TLS-only
-    policy must refuse this write (aws:SecureTransport is false), and it would refuse the
-    worker's writes below too: the test lifts it once it has seen it work.
-    """
-    s3 = stack.client("s3")
-    bucket = stack.outputs["ResultsBucketName"]
-    assert stack.client("s3").meta.endpoint_url.startswith("http://")
-    try:
-        s3.put_object(Bucket=bucket, Key="plain-http-probe", Body=b"x")
-        denied = False
-    except ClientError as error:
-        denied = error.response["ResponseMetadata"]["HTTPStatusCode"] == 403
-    s3.delete_bucket_policy(Bucket=bucket)
-    return denied
 
 
 def test_stack_reaches_create_complete(stack):
@@ -396,7 +226,7 @@ def test_cluster_service_and_task_definition_exist_and_agree(stack):
 
     assert ecs.describe_clusters(clusters=[cluster])["clusters"][0]["status"] == "ACTIVE"
     service = ecs.describe_services(cluster=cluster, services=[service_name])["services"][0]
-    assert (service["serviceName"], service["desiredCount"]) == (f"{stack.name}-worker", 0)
+    assert service["serviceName"] == f"{stack.name}-worker"
     task_definition = ecs.describe_task_definition(taskDefinition=stack.outputs["TaskDefinitionArn"])["taskDefinition"]
     assert task_definition["family"] == f"{stack.name}-worker"
     [container] = task_definition["containerDefinitions"]
@@ -438,17 +268,11 @@ def test_service_scales_on_backlog_per_task_and_from_and_to_zero(stack):
     }
     assert policies.keys() == {"backlog-per-task", "start-from-zero", "scale-to-zero"}
 
-    tracking = policies["backlog-per-task"]["TargetTrackingScalingPolicyConfiguration"]
-    metrics = {m["Id"]: m for m in tracking["CustomizedMetricSpecification"]["Metrics"]}
-    assert metrics["backlog_per_task"]["Expression"] == "visible / running"
-    assert metrics["visible"]["MetricStat"]["Metric"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
-    assert metrics["running"]["MetricStat"]["Metric"]["Namespace"] == "ECS/ContainerInsights"
-
     alarms = {
         a["AlarmName"].removeprefix(f"{stack.name}-"): a
         for a in stack.client("cloudwatch").describe_alarms(AlarmNamePrefix=stack.name)["MetricAlarms"]
     }
-    assert alarms["JobsWaitingWithNoTaskAlarm"]["AlarmActions"] == [policies["start-from-zero"]["PolicyARN"]]
+    assert alarms["JobsWaitingWithNoneInFlightAlarm"]["AlarmActions"] == [policies["start-from-zero"]["PolicyARN"]]
     assert alarms["QueueIdleAlarm"]["AlarmActions"] == [policies["scale-to-zero"]["PolicyARN"]]
     assert alarms["DeadLetterQueueNotEmptyAlarm"]["Dimensions"] == [
         {"Name": "QueueName", "Value": stack.outputs["DeadLetterQueueUrl"].rsplit("/", 1)[1]}
@@ -473,8 +297,9 @@ def test_deployed_task_role_policy_names_only_this_stacks_resources(stack):
     by_sid = {s["Sid"]: as_list(s["Resource"]) for s in documents[0]["Statement"]}
     input_bucket = stack.parameters["InputBuckets"]
 
-    assert by_sid["ReadInputVideos"] == [f"arn:aws:s3:::{input_bucket}/*"]
-    assert by_sid["ListInputBuckets"] == [f"arn:aws:s3:::{input_bucket}"]
+    allowed = [input_bucket, stack.parameters["OutputBuckets"]]
+    assert by_sid["JobBucketObjects"] == [f"arn:aws:s3:::{bucket}/*" for bucket in allowed]
+    assert by_sid["ListJobBuckets"] == [f"arn:aws:s3:::{bucket}" for bucket in allowed]
     assert by_sid["WriteResults"] == [f"arn:aws:s3:::{stack.outputs['ResultsBucketName']}/*"]
     assert by_sid["PublishCompletionEvents"] == [stack.outputs["NotifyTopicArn"]]
     assert by_sid["ConsumeJobQueue"][0].endswith(":" + stack.outputs["QueueUrl"].rsplit("/", 1)[1])
@@ -513,6 +338,270 @@ def test_dashboard_shows_backlog_tasks_jobs_throughput_gpu_and_dead_letter_queue
                 assert metric[2:4] == ["Service", service_name]
 
 
+# ------------------------------------------------- against AWS's documentation (issue 9, items 1-9)
+
+
+def deploy_section() -> str:
+    readme = (REPO_ROOT / "README.md").read_text()
+    start = readme.index("## Deploy on AWS")
+    return readme[start : readme.index("\n## ", start + 1)]
+
+
+def alarms_of(stack: DeployedStack) -> dict[str, dict]:
+    described = stack.client("cloudwatch").describe_alarms(AlarmNamePrefix=stack.name)["MetricAlarms"]
+    return {a["AlarmName"].removeprefix(f"{stack.name}-"): a for a in described}
+
+
+def scaling_policies_of(stack: DeployedStack) -> dict[str, dict]:
+    resource_id = f"service/{stack.outputs['ClusterName']}/{stack.outputs['ServiceName']}"
+    described = stack.client("application-autoscaling").describe_scaling_policies(
+        ServiceNamespace="ecs", ResourceId=resource_id
+    )["ScalingPolicies"]
+    return {p["PolicyARN"]: p for p in described}
+
+
+def metrics_by_id(metrics: list[dict]) -> tuple[dict[str, dict], str]:
+    """The MetricStat metrics by id, and the one expression that the alarm or policy uses."""
+    stats = {m["Id"]: m["MetricStat"]["Metric"] for m in metrics if "MetricStat" in m}
+    [expression] = [m["Expression"] for m in metrics if m.get("ReturnData", True) and "Expression" in m]
+    return stats, expression
+
+
+def test_1_readme_creates_the_ecs_service_linked_role_first_and_recovers_from_rollback():
+    section = deploy_section()
+    create_role = section.index("aws iam create-service-linked-role --aws-service-name ecs.amazonaws.com")
+    assert create_role < section.index("aws cloudformation deploy")
+    # "already exists" is no failure: the check that follows confirms the role is there
+    assert "get-role --role-name AWSServiceRoleForECS" in section[create_role:]
+    recovery = section.index("ROLLBACK_COMPLETE")
+    assert "aws cloudformation delete-stack" in section[recovery:]
+
+
+def test_2_every_bucket_a_job_may_name_is_readable_and_writable_by_the_task_role(stack):
+    # Given the buckets the worker lets a job read from and write to (contract:
+    # VIDEOSCAN_ALLOWED_BUCKETS, plus the results bucket for writes)
+    task = stack.client("ecs").describe_task_definition(taskDefinition=stack.outputs["TaskDefinitionArn"])
+    environment = {e["name"]: e["value"] for e in task["taskDefinition"]["containerDefinitions"][0]["environment"]}
+    allowed = environment["VIDEOSCAN_ALLOWED_BUCKETS"].split(",")
+    assert sorted(allowed) == sorted([stack.parameters["InputBuckets"], stack.parameters["OutputBuckets"]])
+
+    # When the deployed task role policy is evaluated for each
+    iam = stack.client("iam")
+    role = stack.physical_id("TaskRole")
+    [name] = iam.list_role_policies(RoleName=role)["PolicyNames"]
+    document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+
+    # Then S3 allows what the worker allows: no job it accepts ends ACCESS_DENIED at the upload
+    for bucket in allowed:
+        for action in ("s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"):
+            assert policy_allows(document, action, f"arn:aws:s3:::{bucket}/cam7/detections.json"), (action, bucket)
+        assert policy_allows(document, "s3:ListBucket", f"arn:aws:s3:::{bucket}")
+    assert policy_allows(document, "s3:PutObject", f"arn:aws:s3:::{stack.outputs['ResultsBucketName']}/results/x")
+    assert not policy_allows(document, "s3:PutObject", "arn:aws:s3:::some-other-bucket/x")
+
+
+def test_3_start_from_zero_is_gated_on_sqs_metrics_alone(stack):
+    alarm = alarms_of(stack)["JobsWaitingWithNoneInFlightAlarm"]
+    stats, expression = metrics_by_id(alarm["Metrics"])
+
+    assert {m["Namespace"] for m in stats.values()} == {"AWS/SQS"}
+    names = {i: m["MetricName"] for i, m in stats.items()}
+    visible, inflight = (
+        next(i for i, n in names.items() if n == wanted)
+        for wanted in ("ApproximateNumberOfMessagesVisible", "ApproximateNumberOfMessagesNotVisible")
+    )
+
+    def breaches(**values):
+        return metric_math(expression, **{visible: values["visible"], inflight: values["inflight"]}) > alarm["Threshold"]
+
+    assert breaches(visible=3, inflight=0)
+    assert not breaches(visible=3, inflight=1)  # a task works: target tracking's business
+    assert not breaches(visible=0, inflight=0)
+    assert not breaches(visible=None, inflight=None)  # an inactive queue publishes nothing
+
+
+def test_4_step_scaling_alarms_never_sit_on_a_step_bound(stack):
+    policies = scaling_policies_of(stack)
+    stepped = [a for a in alarms_of(stack).values() if any(arn in policies for arn in a["AlarmActions"])]
+    assert len(stepped) == 2
+
+    for alarm in stepped:
+        assert alarm["ComparisonOperator"] in {"GreaterThanThreshold", "LessThanThreshold"}, alarm["AlarmName"]
+        [arn] = alarm["AlarmActions"]
+        steps = policies[arn]["StepScalingPolicyConfiguration"]["StepAdjustments"]
+        bounds = {s[k] for s in steps for k in ("MetricIntervalLowerBound", "MetricIntervalUpperBound") if k in s}
+        for count in range(0, 100):  # the alarms' metrics are whole counts
+            relative = count - alarm["Threshold"]
+            assert relative not in bounds, (alarm["AlarmName"], count)
+            breaching = relative > 0 if alarm["ComparisonOperator"] == "GreaterThanThreshold" else relative < 0
+            covering = [
+                s for s in steps
+                if s.get("MetricIntervalLowerBound", float("-inf")) < relative < s.get("MetricIntervalUpperBound", float("inf"))
+            ]
+            assert len(covering) == (1 if breaching else 0), (alarm["AlarmName"], count, covering)
+
+
+def test_5_service_leaves_its_desired_count_to_autoscaling():
+    service = load_template()["Resources"]["Service"]["Properties"]
+    assert "DesiredCount" not in service  # else every stack update resets it
+
+
+def test_6_tracking_counts_jobs_in_flight_and_never_scales_in(stack):
+    [tracking] = [
+        p["TargetTrackingScalingPolicyConfiguration"]
+        for p in scaling_policies_of(stack).values()
+        if p["PolicyType"] == "TargetTrackingScaling"
+    ]
+    assert tracking["DisableScaleIn"] is True
+    stats, expression = metrics_by_id(tracking["CustomizedMetricSpecification"]["Metrics"])
+    ids = {m["MetricName"]: i for i, m in stats.items()}
+
+    def per_task(visible, inflight, running):
+        return metric_math(
+            expression,
+            **{ids["ApproximateNumberOfMessagesVisible"]: visible,
+               ids["ApproximateNumberOfMessagesNotVisible"]: inflight,
+               ids["RunningTaskCount"]: running},
+        )
+
+    assert per_task(visible=0, inflight=1, running=1) == 1  # one busy task, nothing waiting
+    assert per_task(visible=4, inflight=2, running=2) == 3
+
+
+def test_7_teardown_names_the_auto_scaling_group_and_unjoined_instances_raise_an_alarm(stack):
+    group_name = stack.outputs["AutoScalingGroupName"]
+    [group] = stack.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[group_name])[
+        "AutoScalingGroups"
+    ]
+    assert group_name == stack.physical_id("AutoScalingGroup")
+    # the alarm's metric exists only if the group collects it (moto does not keep this setting)
+    [collected] = stack.template["Resources"]["AutoScalingGroup"]["Properties"]["MetricsCollection"]
+    assert "GroupInServiceInstances" in collected["Metrics"]
+
+    alarm = alarms_of(stack)["InstancesNotInClusterAlarm"]
+    stats, expression = metrics_by_id(alarm["Metrics"])
+    dimensions = {m["MetricName"]: m["Dimensions"] for m in stats.values()}
+    assert dimensions["GroupInServiceInstances"] == [{"Name": "AutoScalingGroupName", "Value": group_name}]
+    assert dimensions["ContainerInstanceCount"] == [{"Name": "ClusterName", "Value": stack.outputs["ClusterName"]}]
+    assert alarm["AlarmActions"] == [stack.outputs["AlarmTopicArn"]]
+    ids = {m["MetricName"]: i for i, m in stats.items()}
+    unregistered = metric_math(expression, **{ids["GroupInServiceInstances"]: 2, ids["ContainerInstanceCount"]: 1})
+    assert unregistered > alarm["Threshold"] > metric_math(
+        expression, **{ids["GroupInServiceInstances"]: 2, ids["ContainerInstanceCount"]: 2}
+    )
+
+    section = deploy_section()
+    unprotect = section.index("set-instance-protection")
+    assert "--no-protected-from-scale-in" in section[unprotect:unprotect + 400]
+    assert "AutoScalingGroupName" in section[:unprotect]
+    assert unprotect < section.rindex("aws cloudformation delete-stack")
+
+
+def stopped_task_event(cluster_arn: str, exit_code: int | None, stop_code: str = "EssentialContainerExited") -> dict:
+    """An "ECS Task State Change" event as EventBridge delivers it (fields the rule reads)."""
+    container = {"name": "worker", "lastStatus": "STOPPED"}
+    if exit_code is not None:
+        container["exitCode"] = exit_code
+    return {
+        "source": "aws.ecs",
+        "detail-type": "ECS Task State Change",
+        "detail": {
+            "clusterArn": cluster_arn,
+            "lastStatus": "STOPPED",
+            "stopCode": stop_code,
+            "containers": [container],
+            "taskArn": f"{cluster_arn.replace(':cluster/', ':task/')}/abc",
+        },
+    }
+
+
+def test_8_waiting_unprocessed_jobs_and_failed_tasks_reach_the_alarm_topic(stack):
+    topic = stack.outputs["AlarmTopicArn"]
+
+    # The age alarm: the oldest job waited past MaxJobWaitMinutes with nothing in flight
+    alarm = alarms_of(stack)["JobsWaitingUnprocessedAlarm"]
+    stats, expression = metrics_by_id(alarm["Metrics"])
+    ids = {m["MetricName"]: i for i, m in stats.items()}
+    assert alarm["AlarmActions"] == [topic] and alarm["Threshold"] == 60
+
+    def waited(age_s, inflight):
+        return metric_math(
+            expression, **{ids["ApproximateAgeOfOldestMessage"]: age_s, ids["ApproximateNumberOfMessagesNotVisible"]: inflight}
+        )
+
+    assert waited(age_s=2 * 3600, inflight=0) > alarm["Threshold"]
+    assert waited(age_s=2 * 3600, inflight=1) < alarm["Threshold"]  # a long job at work
+    assert waited(age_s=10 * 60, inflight=0) < alarm["Threshold"]
+
+    # The rule: this cluster's tasks that stop non-zero or never start, to the alarm topic
+    events = stack.client("events")
+    rule = events.describe_rule(Name=stack.physical_id("TaskFailedRule"))
+    pattern = json.loads(rule["EventPattern"])
+    [target] = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+    assert target["Arn"] == topic
+    cluster_arn = stack.client("ecs").describe_clusters(clusters=[stack.outputs["ClusterName"]])["clusters"][0][
+        "clusterArn"
+    ]
+    assert event_matches(pattern, stopped_task_event(cluster_arn, exit_code=1))
+    assert event_matches(pattern, stopped_task_event(cluster_arn, exit_code=137))
+    assert event_matches(pattern, stopped_task_event(cluster_arn, None, stop_code="TaskFailedToStart"))
+    assert not event_matches(pattern, stopped_task_event(cluster_arn, exit_code=0))  # scale-in, deployment
+    assert not event_matches(pattern, stopped_task_event(cluster_arn.replace(stack.name, "other"), exit_code=1))
+
+    # The topic lets EventBridge (this rule) and CloudWatch alarms publish
+    policy = json.loads(stack.client("sns").get_topic_attributes(TopicArn=topic)["Attributes"]["Policy"])
+    publishers = {s["Principal"]["Service"]: s["Condition"] for s in policy["Statement"] if s["Action"] == "sns:Publish"}
+    assert publishers["events.amazonaws.com"] == {"ArnEquals": {"aws:SourceArn": rule["Arn"]}}
+    assert "cloudwatch.amazonaws.com" in publishers
+
+
+def test_9_several_gpu_instance_types_with_an_optional_spot_share(stack):
+    [group] = stack.client("autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=[stack.outputs["AutoScalingGroupName"]]
+    )["AutoScalingGroups"]
+    policy = group["MixedInstancesPolicy"]
+    default_types = load_template()["Parameters"]["InstanceTypes"]["Default"].split(",")
+
+    assert [o["InstanceType"] for o in policy["LaunchTemplate"]["Overrides"]] == default_types
+    assert len(default_types) >= 3
+    assert policy["InstancesDistribution"]["OnDemandPercentageAboveBaseCapacity"] == 25
+    launch_template = load_template()["Resources"]["LaunchTemplate"]["Properties"]["LaunchTemplateData"]
+    assert "InstanceType" not in launch_template  # the overrides choose
+
+
+def test_9_the_task_fits_the_smallest_instance_type_and_its_placement_constraint(stack):
+    types = load_template()["Parameters"]["InstanceTypes"]["Default"].split(",")
+    described = stack.client("ec2").describe_instance_types(InstanceTypes=types)["InstanceTypes"]
+    task = stack.client("ecs").describe_task_definition(taskDefinition=stack.outputs["TaskDefinitionArn"])[
+        "taskDefinition"
+    ]
+    [container] = task["containerDefinitions"]
+    # moto's CloudFormation drops placement constraints; the template's own is checked
+    [constraint] = stack.template["Resources"]["TaskDefinition"]["Properties"]["PlacementConstraints"]
+    families = re.findall(r"ecs\.instance-type =~ ([\w.*]+)", constraint["Expression"])
+
+    for instance in described:
+        assert instance["ProcessorInfo"]["SupportedArchitectures"] == ["x86_64"]
+        assert [g["Manufacturer"] for g in instance["GpuInfo"]["Gpus"]] == ["NVIDIA"]
+        # ECS registers the instance's memory less what the OS and agent keep (about 1 GiB at most)
+        assert container["memory"] <= instance["MemoryInfo"]["SizeInMiB"] - 1024, instance["InstanceType"]
+        assert container.get("cpu", 0) <= instance["VCpuInfo"]["DefaultVCpus"] * 1024
+        assert any(re.fullmatch(family, instance["InstanceType"]) for family in families), instance["InstanceType"]
+
+
+def test_session_manager_access_is_optional():
+    # moto's CloudFormation ignores ManagedPolicyArns, so this is read from the template
+    template = load_template()
+    assert template["Parameters"]["EnableSessionManager"]["Default"] == "false"
+    assert template["Conditions"]["WithSessionManager"] == {"Fn::Equals": [{"Ref": "EnableSessionManager"}, "true"]}
+    managed = template["Resources"]["InstanceRole"]["Properties"]["ManagedPolicyArns"]
+    optional = [p["Fn::If"] for p in managed if isinstance(p, dict) and "Fn::If" in p]
+    assert optional == [
+        ["WithSessionManager", {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"},
+         {"Ref": "AWS::NoValue"}]
+    ]
+
+
 # --------------------------------------------------------------- the worker from the outputs
 
 
@@ -533,16 +622,18 @@ def write_clip(path: pathlib.Path, frames: int = 20, size: tuple[int, int] = (16
 
 
 def test_worker_runs_from_stack_outputs(stack, tmp_path):
-    # Given a real video in the stack's input bucket and a contract message sent by plain boto3
+    # Given a real video in the stack's input bucket and two contract messages sent by plain
+    # boto3: one with the default output, one with its output in one of OutputBuckets
     clip = tmp_path / "clip.mp4"
     write_clip(clip)
-    input_bucket = stack.parameters["InputBuckets"]
+    input_bucket, delivery_bucket = stack.parameters["InputBuckets"], stack.parameters["OutputBuckets"]
     s3 = stack.client("s3")
     s3.upload_file(str(clip), input_bucket, "videos/clip.mp4")
-    stack.client("sqs").send_message(
-        QueueUrl=stack.outputs["QueueUrl"],
-        MessageBody=json.dumps({"video": f"s3://{input_bucket}/videos/clip.mp4", "detectors": ["stub"]}),
-    )
+    for output in ({}, {"output": f"s3://{delivery_bucket}/cam7/"}):
+        stack.client("sqs").send_message(
+            QueueUrl=stack.outputs["QueueUrl"],
+            MessageBody=json.dumps({"video": f"s3://{input_bucket}/videos/clip.mp4", "detectors": ["stub"], **output}),
+        )
 
     # When a worker configured only from the stack's outputs drains the queue
     env = dict(os.environ)
@@ -557,13 +648,13 @@ def test_worker_runs_from_stack_outputs(stack, tmp_path):
         timeout=120,
     )
 
-    # Then the one job succeeded and its result exists in the stack's results bucket
+    # Then both jobs succeeded and their results exist in the results and the delivery bucket
     assert run.returncode == 0, f"stdout:\n{run.stdout}\nstderr:\n{run.stderr}"
     items = stack.client("dynamodb").scan(TableName=stack.outputs["JobsTableName"])["Items"]
-    assert len(items) == 1, items
-    job = {k: TypeDeserializer().deserialize(v) for k, v in items[0].items()}
-    assert job["status"] == "SUCCEEDED", (job, run.stderr[-4000:])
-    bucket, key = job["result_uri"].removeprefix("s3://").split("/", 1)
-    assert bucket == stack.outputs["ResultsBucketName"]
-    assert key.endswith("detections.json")
-    assert s3.head_object(Bucket=bucket, Key=key)["ContentLength"] > 0
+    jobs = [{k: TypeDeserializer().deserialize(v) for k, v in item.items()} for item in items]
+    assert [job["status"] for job in jobs] == ["SUCCEEDED", "SUCCEEDED"], (jobs, run.stderr[-4000:])
+    locations = sorted(job["result_uri"].removeprefix("s3://").split("/", 1) for job in jobs)
+    assert sorted(bucket for bucket, _ in locations) == sorted([stack.outputs["ResultsBucketName"], delivery_bucket])
+    for bucket, key in locations:
+        assert key.endswith("detections.json")
+        assert s3.head_object(Bucket=bucket, Key=key)["ContentLength"] > 0

@@ -1,4 +1,4 @@
-"""The face detector on real short_hamilton_clip.mp4 frames: parity with MTCNN called directly."""
+"""The `face:mtcnn` detector on real short_hamilton_clip.mp4 frames: parity with MTCNN called directly."""
 
 from __future__ import annotations
 
@@ -47,8 +47,8 @@ def assert_same_faces(found, expected, frame):
             assert face.landmarks[name] == pytest.approx((px / width, py / height), abs=1 / width)
 
 
-def test_the_detector_equals_mtcnn_called_directly(face_detector, rgb_frames, mtcnn):
-    found = [findings.detections for findings in face_detector.detect(rgb_frames)]
+def test_the_detector_equals_mtcnn_called_directly(mtcnn_face_detector, rgb_frames, mtcnn):
+    found = [findings.detections for findings in mtcnn_face_detector.detect(rgb_frames)]
 
     assert [len(faces) for faces in found] == list(FRAME_FACES.values())
     for faces, frame in zip(found, rgb_frames):
@@ -66,21 +66,21 @@ def test_a_threshold_below_mtcnns_own_keeps_what_mtcnn_keeps_at_that_threshold(r
     assert sum(map(len, found)) > sum(FRAME_FACES.values())
 
 
-def test_weak_detections_are_the_faces_scored_from_the_weak_floor_to_min_confidence(face_detector, rgb_frames,
+def test_weak_detections_are_the_faces_scored_from_the_weak_floor_to_min_confidence(mtcnn_face_detector, rgb_frames,
                                                                                     mtcnn):
-    found = face_detector.detect(rgb_frames)
+    found = mtcnn_face_detector.detect(rgb_frames)
 
-    assert face_detector.weak_floor == pytest.approx(0.45)
+    assert mtcnn_face_detector.weak_floor == pytest.approx(0.45)
     for findings, frame in zip(found, rgb_frames):
         weak = [face for face in direct_faces(mtcnn, frame, 0.45, threshold_onet=0.45) if face["confidence"] < 0.9]
         assert_same_faces(findings.weak, weak, frame)
 
 
-def test_a_face_scored_exactly_at_the_threshold_is_kept(face_detector, rgb_frames):
+def test_a_face_scored_exactly_at_the_threshold_is_kept(mtcnn_face_detector, rgb_frames):
     from detectors.face import FaceDetector
 
     audience = rgb_frames[-1]
-    faces = face_detector.detect([audience])[0].detections
+    faces = mtcnn_face_detector.detect([audience])[0].detections
     weakest = min(face.confidence for face in faces)
 
     at_its_score = FaceDetector(min_confidence=weakest).detect([audience])[0].detections
@@ -88,8 +88,8 @@ def test_a_face_scored_exactly_at_the_threshold_is_kept(face_detector, rgb_frame
     assert at_its_score == faces  # mtcnn's own threshold_onet=weakest would drop the weakest face
 
 
-def test_faces_carry_five_landmarks_inside_their_box(face_detector, rgb_frames):
-    faces = [face for findings in face_detector.detect(rgb_frames) for face in findings.detections]
+def test_faces_carry_five_landmarks_inside_their_box(mtcnn_face_detector, rgb_frames):
+    faces = [face for findings in mtcnn_face_detector.detect(rgb_frames) for face in findings.detections]
 
     assert faces
     for face in faces:
@@ -101,11 +101,11 @@ def test_faces_carry_five_landmarks_inside_their_box(face_detector, rgb_frames):
             assert box.top - box.height / 10 <= y <= box.top + box.height * 1.1
 
 
-def test_one_batch_and_frame_by_frame_give_the_same_faces(face_detector, rgb_frames):
+def test_one_batch_and_frame_by_frame_give_the_same_faces(mtcnn_face_detector, rgb_frames):
     from detectors.face import FaceDetector
 
     in_one_batch = FaceDetector(batch_size=len(rgb_frames)).detect(rgb_frames)
-    frame_by_frame = [face_detector.detect([frame])[0] for frame in rgb_frames]
+    frame_by_frame = [mtcnn_face_detector.detect([frame])[0] for frame in rgb_frames]
 
     assert in_one_batch == frame_by_frame
 
@@ -119,25 +119,25 @@ def test_one_batch_and_frame_by_frame_give_the_same_faces(face_detector, rgb_fra
     ],
     ids=["one-black", "three-black", "grey-and-black"],
 )
-def test_frames_without_faces_give_no_faces(face_detector, frames):
-    assert [findings.detections for findings in face_detector.detect(frames)] == [[] for _ in frames]
+def test_frames_without_faces_give_no_faces(mtcnn_face_detector, frames):
+    assert [findings.detections for findings in mtcnn_face_detector.detect(frames)] == [[] for _ in frames]
 
 
-def test_a_frame_with_faces_among_empty_ones_keeps_its_faces(face_detector, rgb_frames):
+def test_a_frame_with_faces_among_empty_ones_keeps_its_faces(mtcnn_face_detector, rgb_frames):
     blank = np.zeros_like(rgb_frames[0])
 
-    found = face_detector.detect([blank, rgb_frames[-1], blank])
+    found = mtcnn_face_detector.detect([blank, rgb_frames[-1], blank])
 
-    assert found == [Findings([]), face_detector.detect([rgb_frames[-1]])[0], Findings([])]
+    assert found == [Findings([]), mtcnn_face_detector.detect([rgb_frames[-1]])[0], Findings([])]
 
 
-def test_frames_of_different_sizes_give_each_frames_own_faces(face_detector, rgb_frames):
+def test_frames_of_different_sizes_give_each_frames_own_faces(mtcnn_face_detector, rgb_frames):
     smaller = cv2.resize(rgb_frames[0], (480, 270))
 
-    found = face_detector.detect([smaller, rgb_frames[-1]])
+    found = mtcnn_face_detector.detect([smaller, rgb_frames[-1]])
 
-    assert found == [face_detector.detect([smaller])[0], face_detector.detect([rgb_frames[-1]])[0]]
+    assert found == [mtcnn_face_detector.detect([smaller])[0], mtcnn_face_detector.detect([rgb_frames[-1]])[0]]
 
 
-def test_the_detector_describes_its_model(face_detector):
-    assert face_detector.describe() == {"name": "face", "label": "face", "model": "mtcnn 1.0.0", "min_confidence": 0.9}
+def test_the_detector_describes_its_model(mtcnn_face_detector):
+    assert mtcnn_face_detector.describe() == {"name": "face", "label": "face", "model": "mtcnn 1.0.0", "min_confidence": 0.9}

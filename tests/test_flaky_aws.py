@@ -5,14 +5,18 @@ from __future__ import annotations
 import collections
 import json
 
+import boto3
 import pytest
+from botocore.config import Config
 
 from support.fault_proxy import (DROPPED_AFTER, DROPPED_BEFORE, FAULT_KINDS, INTERNAL_ERROR, THROTTLED, UNAVAILABLE, FaultPlan,
                          FaultProxy)
 from support.helpers import drain_until, queue_depth, read_result, receive_events, send, subscribe_queue, upload
 from worker.aws.clients import AwsClients
 from worker.config import Settings
+from worker.errors import InvalidMessage, JobFailure
 from worker.aws.jobs import FINAL_STATES, JobStore
+from worker.aws.storage import Storage
 from worker.worker import Worker
 
 JOBS = 8
@@ -94,3 +98,21 @@ def test_every_job_ends_once_when_a_tenth_of_aws_requests_fail(
     assert republished  # the scheduled lost response
     for job_id in [*job_ids, "invalid"]:
         assert 1 <= events[job_id] <= 1 + republished[job_id], (job_id, events, republished)
+
+
+@pytest.mark.parametrize("prefix", ["AccessDenied", "NoSuchBucket"])
+def test_s3_errors_are_told_apart_by_their_code_not_their_text(clients, resources, embedded_aws, tmp_path, prefix):
+    # given a result to upload under a prefix that spells an error code, while S3 fails with 500s
+    document = tmp_path / "detections.json"
+    document.write_text("{}")
+    uri = f"s3://{resources.results_bucket}/{prefix}/detections.json"
+    with FaultProxy(embedded_aws.endpoint_url, FaultPlan(1.0, kinds=(INTERNAL_ERROR,))) as failing:
+        s3 = boto3.session.Session().client("s3", region_name=clients.region, endpoint_url=failing.url,
+                                            config=Config(retries={"mode": "standard", "max_attempts": 1}))
+        # when the upload fails, then the outage is an error to retry, not the job's fault
+        with pytest.raises(Exception) as raised:
+            Storage(s3, max_video_bytes=1).publish_result(str(document), uri)
+    assert not isinstance(raised.value, JobFailure), raised.value
+    # while a bucket that really is missing is still recognised by its code
+    with pytest.raises(InvalidMessage, match="does not exist"):
+        Storage(clients.s3, max_video_bytes=1).publish_result(str(document), f"s3://no-such-{prefix.lower()}/x.json")

@@ -18,7 +18,7 @@ from detectors.stub import StubDetector
 from support.helpers import read_result, send, upload
 from worker.errors import VideoUnreadable
 from worker.aws.jobs import JobStore
-from worker.logs import configure_logging
+from worker.logs import configure_logging, redact
 from worker.options import PipelineConfig
 from worker.analysis.pipeline import analyze
 from worker.analysis.results import ResultWriter
@@ -73,9 +73,9 @@ class StalledReader:
         self.released = True
 
 
-def test_a_stalled_decoder_fails_the_job_instead_of_hanging_it():
+def test_a_stalled_decoder_fails_the_job_instead_of_hanging_it(tmp_path):
     reader = StalledReader()
-    with ResultWriter(["object"]) as writer, pytest.raises(VideoUnreadable, match="stalled"):
+    with ResultWriter(["object"], str(tmp_path)) as writer, pytest.raises(VideoUnreadable, match="stalled"):
         analyze(reader, [StubDetector()], writer, config=PipelineConfig(decode_stall_s=0.5, decoder_exit_s=0.2))
     assert reader.released  # the capture is left to the stuck thread, not freed under it
 
@@ -144,3 +144,70 @@ def test_logs_never_carry_credentials_or_presigned_urls():
     for secret in ("AKIAIOSFODNN7EXAMPLE", "0123456789abcdef", "IQoJb3JpZ2luX2Vj", "wJalrXUtnFEMI"):
         assert secret not in line
     assert "X-Amz-Signature=[redacted]" in line
+
+
+@pytest.mark.parametrize("text, secret", [
+    # a presigned URL carried, percent-encoded, inside another URL's query
+    ("next=https%3A%2F%2Fb.s3.amazonaws.com%2Fv.mp4%3FX-Amz-Signature%3Dfeedc0ffee1234%26X-Amz-Date%3D2026",
+     "feedc0ffee1234"),
+    ("X-Amz-Security-Token%3dIQoJb3JpZ2luX2Vj%26x=1", "IQoJb3JpZ2luX2Vj"),
+    # credentials files and SDK configs without the aws_ prefix
+    ("secret_access_key: wJalrXUtnFEMI/K7MDENG", "wJalrXUtnFEMI"),
+    ("session_token = FwoGZXIvYXdzEBYaDH", "FwoGZXIvYXdzEBYaDH"),
+])
+def test_log_redaction_catches_encoded_signatures_and_unprefixed_keys(text, secret):
+    line = redact(text)
+    assert secret not in line and "[redacted]" in line
+
+
+# A worker whose detector never returns, so that it can be killed mid-job, deterministically.
+STUCK_WORKER = """
+import threading
+from detectors.stub import StubDetector
+from worker.aws.clients import AwsClients
+from worker.config import Settings
+from worker.analysis.detector_pool import DetectorPool
+from worker.worker import Worker
+
+class Stuck(StubDetector):
+    def detect(self, frames):
+        print("detecting", flush=True)
+        threading.Event().wait()
+
+settings = Settings.load()
+Worker(settings, AwsClients.create(settings.region), pool=DetectorPool(build=lambda name, **o: Stuck())).run(drain=True)
+"""
+
+
+def test_a_worker_killed_mid_job_leaves_no_file_outside_its_work_directory(clients, resources, small_video, tmp_path):
+    # given a worker, with its own temporary root, killed while a job is being analysed
+    temp_root = tmp_path / "tmp"
+    temp_root.mkdir()
+    video = upload(clients, resources.results_bucket, "in/small.mp4", small_video)
+    send(clients, resources, {"video": video, "detectors": ["stub"], "job_id": "killed-mid-job"})
+    victim = subprocess.Popen([sys.executable, "-c", STUCK_WORKER], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "TMPDIR": str(temp_root)})
+    try:
+        assert victim.stdout.readline().strip() == "detecting"
+    finally:
+        victim.kill()
+        victim.wait()
+
+    # when the next worker starts and removes what dead workers left
+    remove_stale_workdirs(str(temp_root))
+
+    # then nothing the job wrote is left
+    assert list(temp_root.iterdir()) == []
+
+
+def test_an_hls_playlist_naming_a_local_file_is_unreadable(clients, resources, make_worker, small_video):
+    # given a playlist in an allowed bucket whose one segment is a file on the worker's disk
+    playlist = f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:2.0,\nfile://{small_video}\n#EXT-X-ENDLIST\n"
+    clients.s3.put_object(Bucket=resources.results_bucket, Key="in/list.m3u8", Body=playlist.encode())
+    send(clients, resources, {"video": f"s3://{resources.results_bucket}/in/list.m3u8", "detectors": ["stub"],
+                              "job_id": "playlist"})
+
+    make_worker(allowed_buckets=frozenset([resources.results_bucket])).run(drain=True)
+
+    record = JobStore(clients.dynamodb, resources.jobs_table).get("playlist")
+    assert (record["status"], record["error"]["code"]) == ("FAILED", "VIDEO_UNREADABLE")

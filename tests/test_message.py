@@ -94,3 +94,16 @@ def test_job_ids_come_from_the_message_the_token_or_the_message_id():
     for bad in ("../etc", "a/b", "-lead", "x" * 65, "tab\there", 7):
         with pytest.raises(InvalidMessage, match="job_id"):
             job_id_of({"job_id": bad}, "m")
+
+
+@pytest.mark.parametrize("key", ["cam 7/2026 11 22.mp4", " leading and trailing .mp4 ", "caméra/été (1).mp4",
+                                 "a+b=c&d/e'f\"g.mp4"])
+def test_any_valid_s3_key_is_an_s3_uri(key):
+    request = parse_request({"video": f"s3://videos/{key}", "output": f"s3://out/{key}/"}, "j")
+    assert (request.video, request.output) == (f"s3://videos/{key}", f"s3://out/{key}/")
+
+
+def test_a_key_longer_than_s3_allows_is_invalid():
+    parse_request({"video": "s3://videos/" + "é" * 512}, "j")  # 1024 bytes of UTF-8: S3's limit
+    with pytest.raises(InvalidMessage, match="video"):
+        parse_request({"video": "s3://videos/" + "é" * 512 + "x"}, "j")

@@ -63,7 +63,7 @@ class WeakAfterFirstFrame(StubDetector):
 
 
 def frames_of(path, detector, tmp_path, **options) -> list[dict]:
-    with ResultWriter([detector.label]) as writer:
+    with ResultWriter([detector.label], str(tmp_path)) as writer:
         analyze(VideoReader(path), [detector], writer, **options)
         writer.write(str(tmp_path / "result.json"), {}, {})
     return json.loads((tmp_path / "result.json").read_text())["frames"]

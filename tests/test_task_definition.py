@@ -145,6 +145,11 @@ def test_registers_in_moto_and_run_task_accepts_it(cluster_with_instance):
 # --------------------------------------------------------- in step with the template
 
 
+# Conditions of the template that are false with every parameter at its default (empty
+# OutputBuckets): the file writes the task definition of that case.
+FALSE_AT_DEFAULTS = {"HasOutputBuckets"}
+
+
 def template_task_definition_as_file() -> dict:
     """The template's TaskDefinition, written the way task-definition.json writes it.
 
@@ -184,6 +189,11 @@ def template_task_definition_as_file() -> dict:
             return resolve(resources[name]["Properties"]["LogGroupName"])  # the only other Ref: LogGroup
         if set(node) == {"Fn::GetAtt"}:
             return get_atts[tuple(node["Fn::GetAtt"])]
+        if set(node) == {"Fn::If"}:
+            # The file is the template at its defaults, where these conditions are false.
+            condition, _, when_false = node["Fn::If"]
+            assert condition in FALSE_AT_DEFAULTS, condition
+            return resolve(when_false)
         if set(node) == {"Fn::Sub"}:
             return re.sub(r"\$\{([^}]+)\}", lambda m: refs[m.group(1)], node["Fn::Sub"])
         if set(node) == {"Fn::Join"}:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import cv2
+import numpy as np
 import pytest
 
 from support.helpers import write_test_video
@@ -68,3 +70,32 @@ def test_limits_are_checked_before_decoding(tmp_path):
     with pytest.raises(VideoTooLong):
         VideoReader(path, max_duration_s=1.5)  # 2 s of video
     assert len(list(VideoReader(path, max_frame_pixels=160 * 120, max_duration_s=2.5).frames())) == 24
+
+
+def hls_playlist(segment: str) -> str:
+    return f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:2.0,\n{segment}\n#EXT-X-ENDLIST\n"
+
+
+@pytest.mark.parametrize("name, content", [
+    ("list.m3u8", lambda video: hls_playlist(video)),  # a bare local path
+    ("list.m3u8", lambda video: hls_playlist(f"file://{video}")),
+    ("list.mp4", lambda video: hls_playlist(video)),
+    ("list.ffconcat", lambda video: "ffconcat version 1.0\nfile 'secret.mp4'\n"),
+    ("list.mp4", lambda video: "ffconcat version 1.0\nfile 'secret.mp4'\n"),
+], ids=["hls-path", "hls-file-url", "hls-named-mp4", "concat", "concat-named-mp4"])
+def test_playlists_and_concat_lists_are_unreadable_whatever_their_suffix(tmp_path, name, content):
+    # given a real video that a playlist or concat list next to it names
+    secret = write_test_video(tmp_path / "secret.mp4")
+    listing = tmp_path / name
+    listing.write_text(content(secret))
+    with pytest.raises(VideoUnreadable):
+        VideoReader(str(listing))
+
+
+@pytest.mark.parametrize("name", ["frame%03d.png", "frame001.png", "still.mp4"])
+def test_images_and_image_sequences_are_unreadable(tmp_path, name):
+    for index in (1, 2):
+        cv2.imwrite(str(tmp_path / f"frame{index:03d}.png"), np.full((48, 64, 3), 100, np.uint8))
+    (tmp_path / "still.mp4").write_bytes((tmp_path / "frame001.png").read_bytes())
+    with pytest.raises(VideoUnreadable):
+        VideoReader(str(tmp_path / name))

@@ -142,3 +142,14 @@ def test_an_aws_failure_while_handling_a_message_leaves_it_and_the_worker_goes_o
 
     # and leaves both for redelivery
     assert queue_depth(clients, resources.queue_url) == 2
+
+
+def test_a_video_whose_key_has_spaces_is_analysed(clients, resources, make_worker, small_video):
+    video = upload(clients, resources.results_bucket, "in/camera 7/clip 1.mp4", small_video)
+    send(clients, resources, {"video": video, "detectors": ["stub"], "job_id": "spaced"})
+
+    make_worker().run(drain=True)
+
+    record = JobStore(clients.dynamodb, resources.jobs_table).get("spaced")
+    assert record["status"] == "SUCCEEDED", record.get("error")
+    assert read_result(clients, record["result_uri"])["video"]["uri"] == video

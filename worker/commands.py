@@ -151,10 +151,17 @@ def _as_usage_error(function, *args):
 
 
 def _write_output(text: str, path: str | None) -> None:
-    if path:
-        tmp = f"{path}.part"
-        with open(tmp, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(tmp, path)  # a reader never sees half a file
-    else:
+    if not path:
         sys.stdout.write(text)
+        return
+    # A new file under an unguessable name, created exclusively: nothing planted in advance (a
+    # symlink to another file) is followed. The rename then shows it complete, never half-written.
+    tmp = f"{path}.{uuid.uuid4().hex}.part"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with open(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise

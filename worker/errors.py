@@ -57,6 +57,10 @@ class UnknownDetector(JobFailure):
     code = "UNKNOWN_DETECTOR"
 
 
+class VideoChanged(VideoscanError):
+    """The video was replaced between its check and its download; the job is retried, and checks it again."""
+
+
 class NotAJob(VideoscanError):
     """The body cannot name a job at all; it is left for the dead-letter queue."""
 

@@ -15,12 +15,16 @@ current_job_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("cur
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "job_id"}
 
 
-# Credentials and signed-URL parts never reach the log, whoever passed them to it.
+# Credentials and signed-URL parts never reach the log, whoever passed them to it: also a
+# presigned URL percent-encoded inside another URL (`=` as %3D, `&` as %26, or once more
+# encoded as %253D), and credentials-file keys with or without their `aws_` prefix.
+_SEPARATOR = r"(\\?[\"']?\s*(?:[=:]|%(?:25)?3[DdAa])\s*\\?[\"']?)"
+_VALUE = r"(?:(?!%(?:25)?26)[^\s&\"',}\\])+"
 _SECRETS = [
     (re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"), "[access-key-id]"),
     (re.compile(r"(?i)(X-Amz-(?:Signature|Credential|Security-Token)|Signature|AWSAccessKeyId|"
-                r"aws_secret_access_key|aws_session_token|SecretAccessKey|SessionToken)"
-                r"(\\?[\"']?\s*[=:]\s*\\?[\"']?)[^\s&\"',}\\]+"), r"\1\2[redacted]"),
+                r"secret_access_key|session_token|SecretAccessKey|SessionToken)" + _SEPARATOR + _VALUE),
+     r"\1\2[redacted]"),
 ]
 
 

@@ -15,6 +15,7 @@ from worker.options import DetectorSpec, JobOptions
 JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 # SQS caps bodies at 256 KiB; a real job message is a few hundred bytes.
 MAX_BODY_BYTES = 16 * 1024
+MAX_KEY_BYTES = 1024
 # Job ids derived from a client token are stable across submits and machines.
 _TOKEN_NAMESPACE = uuid.UUID("6f1c3c2e-3d55-4c8e-9a53-0b1f0e6b7a10")
 
@@ -157,11 +158,19 @@ def _s3_uri(message: dict, field: str, required: bool = False, key_required: boo
         if required:
             raise InvalidMessage(f"{field} is required")
         return None
-    key = r"\S+" if key_required else r"\S*"
-    if not isinstance(value, str) or len(value) > 1100 or not re.fullmatch(rf"s3://[a-z0-9][a-z0-9.-]{{1,61}}[a-z0-9]/{key}", value):
+    # An S3 key is any UTF-8 text up to 1024 bytes: spaces and punctuation included.
+    key = r"(.+)" if key_required else r"(.*)"
+    match = isinstance(value, str) and re.fullmatch(rf"s3://[a-z0-9][a-z0-9.-]{{1,61}}[a-z0-9]/{key}", value, re.DOTALL)
+    if not match:
         raise InvalidMessage(f"{field} must be an s3://bucket/key URI")
     if any(ord(c) < 32 or ord(c) == 127 for c in value):
         raise InvalidMessage(f"{field} contains control characters")
+    try:
+        key_bytes = len(match.group(1).encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidMessage(f"{field} is not valid Unicode") from None
+    if key_bytes > MAX_KEY_BYTES:
+        raise InvalidMessage(f"{field}: the key is longer than S3's {MAX_KEY_BYTES} bytes")
     return value
 
 

@@ -33,7 +33,7 @@ class DetectorPool:
             spec = dataclasses.replace(spec, model=self._default_models[spec.name])
         if spec not in self._built:
             options = {"min_confidence": spec.min_confidence, "model": spec.model}
-            if spec.model:
+            if spec.model and spec.model.startswith("s3://"):
                 options["fetch_model"] = self._fetch_model
             self._built[spec] = self._build(spec.name, **{k: v for k, v in options.items() if v is not None})
         return self._built[spec]

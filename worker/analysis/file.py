@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections.abc import Callable, Sequence
 
@@ -37,13 +38,14 @@ def analyze_file(
     """Runs the pipeline on `video_path` with `detectors` (built for `job.options.detectors`) and
     writes the contract's document to `out_path`.
 
+    Work files go next to `out_path`, which is in the caller's private work directory.
     Returns the document's summary.
     """
     started_at = utc_now_iso(time.time())
     options, limits = job.options, job.options.limits
     threads = config.decode_threads or decode_threads(for_gpu=any(d.on_gpu for d in detectors))
     with VideoReader(video_path, limits.max_frame_pixels, limits.max_duration_s, threads) as reader, \
-            ResultWriter(d.label for d in detectors) as writer:
+            ResultWriter((d.label for d in detectors), os.path.dirname(os.path.abspath(out_path))) as writer:
         facts = analyze(reader, detectors, writer, options.sample_every, options.detect_every, on_progress,
                         check_continue, config)
         header = {

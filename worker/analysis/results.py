@@ -33,10 +33,11 @@ class ResultWriter:
     """Collects frames in a temporary file so memory stays flat however long the video is.
 
     `write` then produces the contract's document in one pass, with the header and
-    summary that are only known once the last frame is done.
+    summary that are only known once the last frame is done. The file goes in `directory`,
+    the job's private work directory, which a restarted worker removes if this one is killed.
     """
 
-    def __init__(self, labels: Iterable[str], directory: str | None = None):
+    def __init__(self, labels: Iterable[str], directory: str):
         self._labels = list(dict.fromkeys(labels))
         self._frames = tempfile.NamedTemporaryFile("w+", encoding="utf-8", suffix=".frames", dir=directory)
         self._first = True

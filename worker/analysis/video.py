@@ -17,6 +17,14 @@ from worker.errors import VideoTooLarge, VideoTooLong, VideoUnreadable
 # FFmpeg reports every damaged packet on stderr, which would break the JSON log stream;
 # damage is counted and reported in the result instead (read at each capture's open).
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+# Only single-file media containers are opened: playlists (HLS, DASH), concat lists and image
+# sequences make FFmpeg read other files or URLs they name, whatever the file is called. FFmpeg
+# refuses any demuxer not listed and any protocol but reading the one local file; OpenCV passes
+# these options to every open, and reads them at each open.
+SINGLE_FILE_DEMUXERS = ("mov", "avi", "matroska", "mpegts", "mpeg", "flv", "asf", "ogg", "ivf", "nut",
+                        "h264", "hevc", "m4v")
+os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = (f"format_whitelist;{','.join(SINGLE_FILE_DEMUXERS)}"
+                                              "|protocol_whitelist;file")
 # OpenCV's own warnings too (a file FFmpeg cannot open gets one): VIDEO_UNREADABLE says it.
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 # Consecutive failed grabs after which the stream is taken to be over; damaged packets in
@@ -74,12 +82,13 @@ class VideoReader:
         """`decode_threads`: FFmpeg's decoding threads, else its default (one per CPU it counts)."""
         self.path = path
         self.max_duration_s = max_duration_s
-        if decode_threads is None:
-            self._capture = cv2.VideoCapture(str(path))
-        else:
-            self._capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, decode_threads])
+        # FFmpeg only: OpenCV's other backends (image sequences, its own MJPEG reader) would open
+        # what the options above refuse.
+        params = [] if decode_threads is None else [cv2.CAP_PROP_N_THREADS, decode_threads]
+        self._capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, params)
         if not self._capture.isOpened():
-            raise VideoUnreadable("the file is not a readable video (empty, truncated or another format)")
+            raise VideoUnreadable("the file is not a readable video in a single-file container "
+                                  "(empty, truncated, another format, a playlist or an image)")
         self.info = self._read_info()
         if self.info.width <= 0 or self.info.height <= 0:
             raise VideoUnreadable("the video has no frame size")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from boto3.exceptions import S3UploadFailedError
 from botocore.exceptions import ClientError
 
-from worker.errors import AccessDenied, InvalidMessage, VideoNotFound, VideoTooLarge
+from worker.errors import AccessDenied, InvalidMessage, VideoChanged, VideoNotFound, VideoTooLarge
 
+DOWNLOAD_CHUNK_BYTES = 1024 * 1024
 
 _NOT_FOUND = {"404", "NoSuchKey", "NoSuchBucket", "NotFound"}
 _DENIED = {"403", "AccessDenied", "AllAccessDisabled", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
@@ -32,17 +34,30 @@ class Storage:
             raise AccessDenied(f"bucket {bucket!r} is not in VIDEOSCAN_ALLOWED_BUCKETS")
 
     def fetch_video(self, uri: str, directory: str) -> str:
-        """Checks the object with HeadObject, then streams it to a private file in `directory`."""
+        """Checks the object with HeadObject, then streams that same object to a private file in
+        `directory`: the download is pinned to the checked ETag (and version, in a versioned
+        bucket), so replacing the object in between cannot slip a larger one past the check,
+        and it stops at the limit whatever the answer's size."""
         bucket, key = split_s3_uri(uri)
         self.check_allowed(bucket)
-        size = self._head(bucket, key, uri)["ContentLength"]
-        if size > self._max_video_bytes:
-            raise VideoTooLarge(f"{uri} is {size} bytes, over the limit of {self._max_video_bytes}")
+        head = self._head(bucket, key, uri)
+        if head["ContentLength"] > self._max_video_bytes:
+            raise VideoTooLarge(f"{uri} is {head['ContentLength']} bytes, over the limit of {self._max_video_bytes}")
+        pinned = {"IfMatch": head["ETag"], **({"VersionId": head["VersionId"]} if head.get("VersionId") else {})}
         path = os.path.join(directory, "video" + _safe_suffix(key))
         try:
-            with open(path, "xb") as out:
-                self._s3.download_fileobj(bucket, key, out)
+            body = self._s3.get_object(Bucket=bucket, Key=key, **pinned)["Body"]
+            with contextlib.closing(body), open(path, "xb") as out:
+                received = 0
+                for chunk in body.iter_chunks(DOWNLOAD_CHUNK_BYTES):
+                    received += len(chunk)
+                    if received > self._max_video_bytes:
+                        raise VideoTooLarge(f"{uri} is over the limit of {self._max_video_bytes} bytes")
+                    out.write(chunk)
         except ClientError as error:
+            if _error_code(error) == "PreconditionFailed":
+                # Not the job's fault: its next attempt checks the new object.
+                raise VideoChanged(f"{uri} changed between its check and its download") from error
             raise _translate(error, uri) from error
         return path
 
@@ -53,9 +68,10 @@ class Storage:
         try:
             self._s3.upload_file(path, bucket, key, ExtraArgs={"ContentType": "application/json"})
         except (ClientError, S3UploadFailedError) as error:
-            if "NoSuchBucket" in str(error):
+            code = _error_code(error)
+            if code == "NoSuchBucket":
                 raise InvalidMessage(f"output: bucket {bucket!r} does not exist") from error
-            if "AccessDenied" in str(error):
+            if code in _DENIED:
                 raise AccessDenied(f"writing {uri} was denied") from error
             raise
 
@@ -73,8 +89,17 @@ class Storage:
             raise _translate(error, uri) from error
 
 
+def _error_code(error: Exception) -> str:
+    """S3's error code, never the message text (which quotes the bucket and key, any text).
+
+    upload_file raises S3UploadFailedError while handling the ClientError, which carries the code.
+    """
+    client_error = error if isinstance(error, ClientError) else error.__context__
+    return client_error.response.get("Error", {}).get("Code", "") if isinstance(client_error, ClientError) else ""
+
+
 def _translate(error: ClientError, uri: str) -> Exception:
-    code = error.response.get("Error", {}).get("Code", "")
+    code = _error_code(error)
     if code in _NOT_FOUND:
         return VideoNotFound(f"{uri} does not exist")
     if code in _DENIED:

