@@ -76,7 +76,7 @@ def dev_set(letterbox: bool) -> list[tuple[np.ndarray, np.ndarray]]:
 
 def found(detector: HumanDetector, image: np.ndarray) -> list[tuple[float, np.ndarray]]:
     """(score, corners in pixels) of every person found, reported or weak."""
-    findings = detector.detect_with_weak([image])[0]
+    findings = detector.detect([image])[0]
     size = np.array([image.shape[1], image.shape[0]] * 2)
     return [(d.confidence, np.array([d.box.left, d.box.top, d.box.left + d.box.width, d.box.top + d.box.height]) * size)
             for d in findings.detections + findings.weak]
@@ -138,13 +138,13 @@ def vtest_speeds(frames: list[np.ndarray], rounds: int) -> dict[str, tuple[float
     """Per setting, (frames/s, persons reported per frame) on prepared vtest.avi frames: the settings
     timed in turn in each round (a loaded machine's drift hits them alike), after a warm-up."""
     detectors = {name: make() for name, make in SETTINGS.items()}
-    persons = {name: sum(len(f.detections) for f in detector.detect_with_weak(frames)) / len(frames)
+    persons = {name: sum(len(f.detections) for f in detector.detect(frames)) / len(frames)
                for name, detector in detectors.items()}
     seconds: dict[str, list[float]] = {name: [] for name in detectors}
     for _ in range(rounds):
         for name, detector in detectors.items():
             start = time.perf_counter()
-            detector.detect_with_weak(frames)
+            detector.detect(frames)
             seconds[name].append(time.perf_counter() - start)
     return {name: (len(frames) / median(seconds[name]), persons[name]) for name in detectors}
 

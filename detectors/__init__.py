@@ -12,9 +12,10 @@ from detectors.host_memory import tune_malloc
 tune_malloc()
 
 from detectors.base import LANDMARK_NAMES, Box, Detection, Detector, Findings
+from detectors.errors import DetectorError, ModelUnavailable, UnknownDetector
 from detectors.registry import build_detector, check_detector_name, detector_names
 
 __all__ = [
-    "LANDMARK_NAMES", "Box", "Detection", "Detector", "Findings", "build_detector", "check_detector_name",
-    "detector_names",
+    "LANDMARK_NAMES", "Box", "Detection", "Detector", "DetectorError", "Findings", "ModelUnavailable",
+    "UnknownDetector", "build_detector", "check_detector_name", "detector_names",
 ]

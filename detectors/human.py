@@ -8,6 +8,7 @@ import numpy as np
 
 from detectors import tf_runtime, views
 from detectors.base import Box, Detection, Detector, Findings
+from detectors.model_source import ModelFetcher
 from detectors.object_detection_model import load_model, load_packaged_model
 
 COCO_PERSON = 1  # class ids of the Object Detection API start at 1
@@ -17,9 +18,9 @@ class HumanDetector(Detector):
     """Persons in full-resolution RGB frames, seen as views at the model's own (square) aspect.
 
     Frames are not pre-resized: the model resizes to 300x300 with the graph's own kernel
-    (TF's legacy bilinear), and OpenCV's resize differs enough to lose about one person in
-    five at confidence 0.5 on vtest.avi. Views are slices of the prepared frame, batched
-    through the graph together, so the graph sees `batch_size` times the views per frame.
+    (TF's legacy bilinear); OpenCV's resize differs enough to lose persons the model would find.
+    Views are slices of the prepared frame, batched through the graph together, so the graph
+    sees `batch_size` times the views per frame.
     """
 
     name = "human"
@@ -27,32 +28,27 @@ class HumanDetector(Detector):
     cpu_batch, gpu_batch = 4, 32  # default frames per model call
 
     def __init__(self, min_confidence: float = 0.5, model: str | None = None, batch_size: int | None = None,
-                 tiles: str = "auto"):
+                 tiles: str = "auto", fetch_model: ModelFetcher | None = None):
+        """`model`: a local path or `s3://` location (downloaded by `fetch_model`); else the packaged graph.
+        `tiles`: the views of a frame the model sees (detectors.views)."""
         self._views = views.tiling(tiles)  # first: a bad setting fails before the model loads
         self.tiles = tiles
         self.min_confidence = min_confidence
-        self.batch_size = tf_runtime.batch_size(batch_size, cpu=self.cpu_batch, gpu=self.gpu_batch)
         self.streams = tf_runtime.inference_streams()
         self.on_gpu = tf_runtime.on_gpu()  # sets up TensorFlow before the model loads
-        self._model = load_packaged_model() if model is None else load_model(model)
+        self._model = load_packaged_model() if model is None else load_model(model, fetch_model)
+        # A model whose input fixes the batch size (TF2 exports fix it at 1) is called with that size.
+        self.batch_size = self._model.fixed_batch or tf_runtime.batch_size(batch_size, cpu=self.cpu_batch,
+                                                                           gpu=self.gpu_batch)
         self.model = self._model.description
 
     def views(self, width: int, height: int) -> list[views.View]:
         """The crops of a frame of this size that the model sees."""
         return self._views(width, height)
 
-    def detect(self, frames: Sequence[np.ndarray]) -> list[list[Detection]]:
-        """Runs the model on batches of one video's frames (all of one size)."""
-        return [found.detections for found in self.detect_with_weak(frames)]
-
-    def detect_with_weak(self, frames: Sequence[np.ndarray]) -> list[Findings]:
-        size = self._model.fixed_batch or self.batch_size
-        return [found for start in range(0, len(frames), size)
-                for found in self.detect_batch(frames[start : start + size])]
-
     def detect_batch(self, frames: Sequence[np.ndarray]) -> list[Findings]:
         """Each frame's persons, for one batch of at most `batch_size` frames of one size."""
-        size = self._model.fixed_batch or self.batch_size
+        size = self.batch_size
         height, width = frames[0].shape[:2]
         frame_views = self.views(width, height)
         batch = _padded_batch(frames, size)

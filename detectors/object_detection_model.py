@@ -11,7 +11,8 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import tensorflow as tf
 
-from detectors.model_source import ModelUnavailable, local_model_path
+from detectors.errors import ModelUnavailable
+from detectors.model_source import ModelFetcher, local_model_path
 
 INPUT_NAME = "image_tensor"
 OUTPUT_NAMES = ("detection_boxes", "detection_scores", "detection_classes", "num_detections")
@@ -73,9 +74,9 @@ def load_packaged_model() -> ObjectDetectionModel:
     return _frozen_graph_model(graph.read_bytes(), description)
 
 
-def load_model(location: str) -> ObjectDetectionModel:
-    """A SavedModel directory or a frozen .pb, at a local path or `s3://` location."""
-    with local_model_path(location) as path:
+def load_model(location: str, fetch: ModelFetcher | None = None) -> ObjectDetectionModel:
+    """A SavedModel directory or a frozen .pb, at a local path or an `s3://` location that `fetch` downloads."""
+    with local_model_path(location, fetch) as path:
         if tf.saved_model.contains_saved_model(str(path)):
             loader = _load_saved_model
         elif path.is_file():

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from helpers import queue_depth, send, upload
+from support.helpers import queue_depth, send, upload
 from worker.config import MIN_VISIBILITY_TIMEOUT_S
-from worker.embedded_aws import create_resources
-from worker.jobs import JobStore
+from worker.aws.embedded import create_resources
+from worker.aws.jobs import JobStore
 
 
 def test_each_bad_job_fails_with_its_code_and_a_good_job_after_them_succeeds(

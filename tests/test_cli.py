@@ -7,13 +7,18 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 
 import pytest
 
-from contract_checks import assert_contract_result
-from helpers import queue_depth, read_result, receive_events, subscribe_queue, upload, videoscan
-from worker.jobs import JobStore
+from support.contract_checks import assert_contract_result
+from support.doubles import GatedDetector
+from support.fault_proxy import FaultPlan, FaultProxy
+from support.helpers import queue_depth, read_result, receive_events, subscribe_queue, upload, videoscan, wait_for
+from worker.analysis.detector_pool import DetectorPool
+from worker.aws.jobs import JobStore
 from worker.message import parse_request
+from worker.worker import Worker
 
 
 def test_submit_twice_with_one_client_token_gives_one_job_and_one_result(clients, resources, small_video, tmp_path):
@@ -146,18 +151,28 @@ def test_a_job_sent_with_the_plain_aws_cli_is_processed(clients, resources, data
     assert queue_depth(clients, resources.dead_letter_queue_url) == 0
 
 
-def test_status_watch_follows_a_job_until_it_ends(clients, resources, small_video, make_worker):
-    # given a submitted job and `status --watch` following it
+def test_status_watch_follows_a_running_job_until_it_ends(clients, resources, settings, embedded_aws, small_video):
+    # given a job a worker holds RUNNING, and `status --watch` following it (through a counting proxy)
     video = upload(clients, resources.results_bucket, "in/small.mp4", small_video)
     job_id = videoscan("submit", video, "--detectors", "stub").stdout.strip()
-    watch = subprocess.Popen([sys.executable, "-m", "worker", "status", job_id, "--watch", "--interval", "0.2"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    gated = GatedDetector()
+    worker = Worker(settings, clients, pool=DetectorPool(build=lambda name, **options: gated))
+    running = threading.Thread(target=worker.run, kwargs={"drain": True})
+    running.start()
+    assert gated.started.wait(timeout=30)
+    with FaultProxy(embedded_aws.endpoint_url, FaultPlan(0.0)) as proxy:
+        watch = subprocess.Popen([sys.executable, "-m", "worker", "status", job_id, "--watch", "--interval", "0.2"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 env={**os.environ, "AWS_ENDPOINT_URL": proxy.url})
 
-    # when a worker runs it
-    make_worker().run(drain=True)
+        # when the watcher has read the RUNNING record at least twice, and then the job ends
+        wait_for(lambda: proxy.requests["dynamodb"] >= 2 or watch.poll() is not None, 60, "the watcher to poll")
+        assert watch.poll() is None, "the watcher stopped while the job was running"
+        gated.proceed.set()
+        running.join()
 
-    # then the watcher returns once the job has ended, with its final record
-    out, err = watch.communicate(timeout=60)
+        # then the watcher returns once the job has ended, with its final record
+        out, err = watch.communicate(timeout=60)
     assert watch.returncode == 0, err
     assert json.loads(out)["status"] == "SUCCEEDED"
 

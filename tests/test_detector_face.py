@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from detectors.base import LANDMARK_NAMES
-from helpers import MODEL_TOLERANCE, assert_same_detections, read_frames
+from support.helpers import MODEL_TOLERANCE, assert_same_detections, read_frames
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +49,7 @@ def assert_same_faces(found, expected, frame):
 
 
 def test_the_detector_equals_mtcnn_called_directly(mtcnn_face_detector, rgb_frames, mtcnn):
-    found = mtcnn_face_detector.detect(rgb_frames)
+    found = [findings.detections for findings in mtcnn_face_detector.detect(rgb_frames)]
 
     assert [len(faces) for faces in found] == list(FRAME_FACES.values())
     for faces, frame in zip(found, rgb_frames):
@@ -59,7 +59,7 @@ def test_the_detector_equals_mtcnn_called_directly(mtcnn_face_detector, rgb_fram
 def test_a_threshold_below_mtcnns_own_keeps_what_mtcnn_keeps_at_that_threshold(rgb_frames, mtcnn):
     from detectors.face import FaceDetector
 
-    found = FaceDetector(min_confidence=0.5).detect(rgb_frames)
+    found = [findings.detections for findings in FaceDetector(min_confidence=0.5).detect(rgb_frames)]
 
     for faces, frame in zip(found, rgb_frames):
         assert_same_faces(faces, direct_faces(mtcnn, frame, 0.5, threshold_onet=0.5), frame)
@@ -69,11 +69,9 @@ def test_a_threshold_below_mtcnns_own_keeps_what_mtcnn_keeps_at_that_threshold(r
 
 def test_weak_detections_are_the_faces_scored_from_the_weak_floor_to_min_confidence(mtcnn_face_detector, rgb_frames,
                                                                                     mtcnn):
-    found = mtcnn_face_detector.detect_with_weak(rgb_frames)
+    found = mtcnn_face_detector.detect(rgb_frames)
 
     assert mtcnn_face_detector.weak_floor == pytest.approx(0.45)
-    # The same calls on the same batches: equal bit for bit.
-    assert [findings.detections for findings in found] == mtcnn_face_detector.detect(rgb_frames)
     for findings, frame in zip(found, rgb_frames):
         weak = [face for face in direct_faces(mtcnn, frame, 0.45, threshold_onet=0.45) if face["confidence"] < 0.9]
         assert_same_faces(findings.weak, weak, frame)
@@ -83,10 +81,10 @@ def test_a_face_scored_exactly_at_the_threshold_is_kept(mtcnn_face_detector, rgb
     from detectors.face import FaceDetector
 
     audience = rgb_frames[-1]
-    faces = mtcnn_face_detector.detect([audience])[0]
+    faces = mtcnn_face_detector.detect([audience])[0].detections
     weakest = min(face.confidence for face in faces)
 
-    at_its_score = FaceDetector(min_confidence=weakest).detect([audience])[0]
+    at_its_score = FaceDetector(min_confidence=weakest).detect([audience])[0].detections
 
     # The same call on the same frame gives the same scores bit for bit, so the weakest is exactly at the
     # threshold; mtcnn's own threshold_onet=weakest would drop it.
@@ -94,7 +92,7 @@ def test_a_face_scored_exactly_at_the_threshold_is_kept(mtcnn_face_detector, rgb
 
 
 def test_faces_carry_five_landmarks_inside_their_box(mtcnn_face_detector, rgb_frames):
-    faces = [face for frame_faces in mtcnn_face_detector.detect(rgb_frames) for face in frame_faces]
+    faces = [face for findings in mtcnn_face_detector.detect(rgb_frames) for face in findings.detections]
 
     assert faces
     for face in faces:
@@ -125,7 +123,7 @@ def test_one_batch_and_frame_by_frame_give_the_same_faces(mtcnn_face_detector, r
     ids=["one-black", "three-black", "grey-and-black"],
 )
 def test_frames_without_faces_give_no_faces(mtcnn_face_detector, frames):
-    assert mtcnn_face_detector.detect(frames) == [[] for _ in frames]
+    assert [findings.detections for findings in mtcnn_face_detector.detect(frames)] == [[] for _ in frames]
 
 
 def test_a_frame_with_faces_among_empty_ones_keeps_its_faces(mtcnn_face_detector, rgb_frames):
@@ -133,7 +131,8 @@ def test_a_frame_with_faces_among_empty_ones_keeps_its_faces(mtcnn_face_detector
 
     found = mtcnn_face_detector.detect([blank, rgb_frames[-1], blank])
 
-    assert_same_detections(found, [[], mtcnn_face_detector.detect([rgb_frames[-1]])[0], []])
+    assert_same_detections([findings.detections for findings in found],
+                           [[], mtcnn_face_detector.detect([rgb_frames[-1]])[0].detections, []])
 
 
 def test_frames_of_different_sizes_give_each_frames_own_faces(mtcnn_face_detector, rgb_frames):

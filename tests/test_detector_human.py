@@ -14,7 +14,8 @@ import cv2
 import numpy as np
 import pytest
 
-from helpers import MODEL_TOLERANCE, assert_same_detections, read_frames
+from support.helpers import MODEL_TOLERANCE, assert_same_detections, read_frames
+from worker.aws.model_fetch import S3ModelFetcher
 
 pytestmark = pytest.mark.slow
 
@@ -79,7 +80,7 @@ def assert_same_persons(found, expected):
 
 
 def test_the_detector_equals_the_packaged_graph_called_directly(squeezed_detector, rgb_frames, graph):
-    found = squeezed_detector.detect(rgb_frames)
+    found = [findings.detections for findings in squeezed_detector.detect(rgb_frames)]
 
     assert len(found) == len(rgb_frames)
     for persons, frame in zip(found, rgb_frames):
@@ -92,11 +93,9 @@ def test_the_detector_equals_the_packaged_graph_called_directly(squeezed_detecto
 
 def test_weak_detections_are_the_persons_scored_from_the_weak_floor_to_min_confidence(squeezed_detector, rgb_frames,
                                                                                        graph):
-    found = squeezed_detector.detect_with_weak(rgb_frames)
+    found = squeezed_detector.detect(rgb_frames)
 
     assert squeezed_detector.weak_floor == pytest.approx(0.25)
-    # The same calls on the same batches: equal bit for bit.
-    assert [findings.detections for findings in found] == squeezed_detector.detect(rgb_frames)
     for findings, frame in zip(found, rgb_frames):
         weak = [(box, score) for box, score in direct_persons(graph, frame, min_confidence=0.25) if score < 0.5]
         assert_same_persons(findings.weak, weak)
@@ -199,7 +198,7 @@ def test_a_saved_model_under_an_s3_prefix_gives_the_same_persons(
         if path.is_file():
             clients.s3.upload_file(str(path), model_bucket, f"models/people/{path.relative_to(root).as_posix()}")
 
-    detector = HumanDetector(model=f"s3://{model_bucket}/models/people/")
+    detector = HumanDetector(model=f"s3://{model_bucket}/models/people/", fetch_model=S3ModelFetcher(clients.s3))
 
     assert detector.model == f"s3://{model_bucket}/models/people/"
     assert_same_detections(detector.detect(rgb_frames[:2]), human_detector.detect(rgb_frames[:2]))
@@ -210,14 +209,14 @@ def test_a_frozen_graph_object_on_s3_gives_the_same_persons(model_bucket, client
 
     clients.s3.put_object(Bucket=model_bucket, Key="graphs/ssdlite.pb", Body=PACKAGED_GRAPH.read_bytes())
 
-    detector = HumanDetector(model=f"s3://{model_bucket}/graphs/ssdlite.pb")
+    detector = HumanDetector(model=f"s3://{model_bucket}/graphs/ssdlite.pb", fetch_model=S3ModelFetcher(clients.s3))
 
     assert detector.detect(rgb_frames[:1]) == human_detector.detect(rgb_frames[:1])  # the same graph, as above
 
 
 def test_a_missing_local_model_fails_naming_its_path(tmp_path):
     from detectors.human import HumanDetector
-    from worker.errors import ModelUnavailable
+    from detectors.errors import ModelUnavailable
 
     missing = tmp_path / "no-such-model"
 
@@ -228,7 +227,7 @@ def test_a_missing_local_model_fails_naming_its_path(tmp_path):
 @pytest.mark.parametrize("content", [b"", b"this is not a graph\n", os.urandom(4096)], ids=["empty", "text", "random"])
 def test_a_garbage_model_file_fails_naming_its_path(tmp_path, content):
     from detectors.human import HumanDetector
-    from worker.errors import ModelUnavailable
+    from detectors.errors import ModelUnavailable
 
     path = tmp_path / "model.pb"
     path.write_bytes(content)
@@ -240,21 +239,21 @@ def test_a_garbage_model_file_fails_naming_its_path(tmp_path, content):
 
 def test_a_directory_without_a_model_fails_naming_its_path(tmp_path):
     from detectors.human import HumanDetector
-    from worker.errors import ModelUnavailable
+    from detectors.errors import ModelUnavailable
 
     with pytest.raises(ModelUnavailable, match=re.escape(f"model {tmp_path} is neither")):
         HumanDetector(model=str(tmp_path))
 
 
 @pytest.mark.parametrize("key", ["graphs/missing.pb", "models/missing/"])
-def test_a_missing_s3_model_fails_naming_its_location(model_bucket, key):
+def test_a_missing_s3_model_fails_naming_its_location(model_bucket, clients, key):
     from detectors.human import HumanDetector
-    from worker.errors import ModelUnavailable
+    from detectors.errors import ModelUnavailable
 
     location = f"s3://{model_bucket}/{key}"
 
     with pytest.raises(ModelUnavailable, match=re.escape(f"model {location}")):
-        HumanDetector(model=location)
+        HumanDetector(model=location, fetch_model=S3ModelFetcher(clients.s3))
 
 
 def plain_prune(graph_bytes: bytes):
@@ -352,9 +351,9 @@ def test_a_person_letterboxed_into_a_16_9_frame_is_found_as_in_its_own_aspect(hu
                                                                              street_photo):
     frame, scale, left, top = letterboxed(street_photo)
 
-    own = squeezed_detector.detect([street_photo])[0]  # the photo alone: its own aspect
-    in_frame = human_detector.detect([frame])[0]  # the default: two squares of the 16:9 frame
-    squeezed = squeezed_detector.detect([frame])[0]
+    own = squeezed_detector.detect([street_photo])[0].detections  # the photo alone: its own aspect
+    in_frame = human_detector.detect([frame])[0].detections  # the default: two squares of the 16:9 frame
+    squeezed = squeezed_detector.detect([frame])[0].detections
 
     height, width = street_photo.shape[:2]
     expected = pixel_corners(own, width, height)
@@ -371,7 +370,7 @@ def test_a_person_letterboxed_into_a_16_9_frame_is_found_as_in_its_own_aspect(hu
 def test_overlapping_views_report_each_person_once(human_detector, street_photo):
     frame, *_ = letterboxed(street_photo)
 
-    findings = human_detector.detect_with_weak([frame])[0]
+    findings = human_detector.detect([frame])[0]
 
     boxes = pixel_corners(findings.detections + findings.weak, *FRAME_SIZE)
     assert human_detector.views(*FRAME_SIZE)[1].left < boxes[:, 2].max()  # someone is seen by the second square
@@ -381,9 +380,8 @@ def test_overlapping_views_report_each_person_once(human_detector, street_photo)
 
 
 def test_weak_detections_across_views_never_duplicate_a_reported_one(human_detector, rgb_frames):
-    found = human_detector.detect_with_weak(rgb_frames)
+    found = human_detector.detect(rgb_frames)
 
-    assert [findings.detections for findings in found] == human_detector.detect(rgb_frames)
     assert sum(len(findings.weak) for findings in found) >= 6
     for findings in found:
         assert all(0.25 <= weak.confidence < 0.5 for weak in findings.weak)
@@ -398,9 +396,9 @@ def test_every_tiles_setting_batches_like_frame_by_frame(tiles, rgb_frames):
     from detectors.human import HumanDetector
 
     detector = HumanDetector(tiles=tiles, batch_size=4)
-    in_batches = detector.detect_with_weak(rgb_frames[:5])  # a batch of 4, then one of 1
+    in_batches = detector.detect(rgb_frames[:5])  # a batch of 4, then one of 1
 
-    assert in_batches == [detector.detect_with_weak([frame])[0] for frame in rgb_frames[:5]]
+    assert in_batches == [detector.detect([frame])[0] for frame in rgb_frames[:5]]
     assert len(detector.views(*FRAME_SIZE)) == {"none": 1, "2x2": 5}[tiles]
 
 

@@ -8,13 +8,14 @@ import sys
 
 import pytest
 
-from contract_checks import assert_contract_result
-from helpers import MODEL_TOLERANCE, assert_same_detections, read_result, send, upload
-from worker.analysis import analyze_file
+from support.contract_checks import assert_contract_result
+from support.helpers import MODEL_TOLERANCE, assert_same_detections, read_result, send, upload
+from worker.analysis.file import AnalysisJob, analyze_file
 from worker.cli import main
-from worker.jobs import JobStore
-from worker.results import detection_json
-from worker.video import VideoReader
+from worker.aws.jobs import JobStore
+from worker.options import DetectorSpec, JobOptions
+from worker.analysis.results import detection_json
+from worker.analysis.video import VideoReader
 
 pytestmark = pytest.mark.slow
 
@@ -64,14 +65,14 @@ def test_with_detect_every_1_the_result_is_the_detector_output_plus_track_fields
     # given vtest.avi analysed through the whole pipeline, every 20th frame, detector on each
     human = human_detector
     out = tmp_path / "result.json"
-    analyze_file(str(data_dir / "vtest.avi"), str(out), video_uri="vtest.avi", job_id="j", tag=None,
-                 detectors=[human], sample_every=20, detect_every=1, worker_id="w")
+    options = JobOptions((DetectorSpec("human"),), sample_every=20, detect_every=1)
+    analyze_file(str(data_dir / "vtest.avi"), str(out), AnalysisJob("j", "vtest.avi", options, "w"), [human])
     frames = json.loads(out.read_text())["frames"]
 
     # then each frame's detections are the detector's own on that RGB frame, plus track_id and source
     with VideoReader(str(data_dir / "vtest.avi")) as reader:
         images = [frame.image for frame in reader.frames(sample_every=20)]
-    expected = [[detection_json(d) for d in found] for found in human.detect([human.prepare(i) for i in images])]
+    expected = [[detection_json(d) for d in found.detections] for found in human.detect([human.prepare(i) for i in images])]
     actual = [[{k: v for k, v in d.items() if k not in ("track_id", "source")} for d in f["detections"]]
               for f in frames]
     # Rounded to 4 decimals in the document: one step more than the models' tolerance.

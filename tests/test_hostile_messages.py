@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from helpers import receive_events, send, subscribe_queue
-from worker.jobs import JobStore
+from support.helpers import receive_events, send, subscribe_queue
+from worker.aws.jobs import JobStore
 
 VIDEO = "s3://videos/in/a.mp4"
 

@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from helpers import send, upload, videoscan
+from support.helpers import send, upload, videoscan
+from worker.aws.metrics import UNITS
 from worker.logs import configure_logging, current_job_id
-from worker.metrics import UNITS
 
 EMF_UNITS = {"Seconds", "Microseconds", "Milliseconds", "Bytes", "Kilobytes", "Megabytes", "Gigabytes", "Terabytes",
              "Bits", "Kilobits", "Megabits", "Gigabits", "Terabits", "Percent", "Count", "Bytes/Second",

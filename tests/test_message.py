@@ -8,14 +8,15 @@ import pytest
 
 from worker.errors import InvalidMessage, MessageRefused, NotAJob, UnknownDetector
 from worker.message import job_id_for_token, job_id_of, parse_request, read_job
+from worker.options import DetectorSpec, JobOptions
 
 VIDEO = "s3://videos/cam/7.mp4"
 
 
 def test_defaults():
     request = parse_request({"video": VIDEO}, "j")
-    assert request.detectors == ("human",)
-    assert (request.sample_every, request.detect_every, request.min_confidence, request.output) == (1, 1, None, None)
+    assert request.options == JobOptions(detectors=(DetectorSpec("human"),), sample_every=1, detect_every=1)
+    assert request.output is None
     assert request.to_message() == {"job_id": "j", "video": VIDEO, "detectors": ["human"], "sample_every": 1,
                                     "detect_every": 1, "version": 1}
 
@@ -26,6 +27,7 @@ def test_the_contract_example_is_valid():
                "client_token": "upload-1234", "job_id": "optional-explicit-id"}
     request = parse_request(message, job_id_of(message, "fallback"))
     assert request.job_id == "optional-explicit-id"
+    assert request.options.detectors == (DetectorSpec("human", min_confidence=0.5), DetectorSpec("face", min_confidence=0.5))
     assert request.to_message() == {**message, "detect_every": 1}
 
 

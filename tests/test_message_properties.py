@@ -7,7 +7,7 @@ import json
 from hypothesis import event, example, given, settings, strategies as st
 
 from worker.errors import MessageRefused, NotAJob
-from worker.jobs import _to_item
+from worker.aws.jobs import _to_item
 from worker.message import JOB_ID_PATTERN, read_job
 
 CONTRACT_CODES = {"INVALID_MESSAGE", "VIDEO_NOT_FOUND", "ACCESS_DENIED", "VIDEO_UNREADABLE", "VIDEO_TOO_LARGE",

@@ -13,8 +13,8 @@ import pytest
 from conftest import write_test_video
 from detectors import Box, Detection
 from detectors.stub import StubDetector
-from helpers import videoscan
-from worker.analysis import analyze_file
+from support.helpers import videoscan
+from worker.analysis.file import analyze_file
 from worker.outputs import frames as frames_module
 from worker.outputs.frames import FrameDetections, ResultFrames
 from worker.outputs.redact import Redactor, blur_regions

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from detectors.base import WEAK_SHARE
-from helpers import videoscan
-from worker.analysis import analyze_file
+from support.helpers import videoscan
+from worker.analysis.file import analyze_file
 from worker.outputs.render import RenderRequest, render_result
 
 pytestmark = pytest.mark.slow

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from worker.errors import ConfigError
+from worker.options import Limits
 
 # The heartbeat extends the message and renews the lease every third of the visibility timeout,
 # but never more often than every 0.5 s: 2 s is the shortest timeout it keeps to that schedule
@@ -80,6 +81,10 @@ class Settings:
         missing = [_ENV[name] for name in names if not getattr(self, name)]
         if missing:
             raise ConfigError(f"missing configuration: set {', '.join(missing)}")
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(self.max_frame_pixels, self.max_duration_s)
 
     def bucket_allowed(self, bucket: str) -> bool:
         if not self.allowed_buckets:

@@ -13,14 +13,13 @@ import os
 import time
 import uuid
 
-from worker.aws import AwsClients
 from worker.config import Settings
-from worker.embedded_aws import EmbeddedAws, create_resources
-from worker.jobqueue import JobQueue
-from worker.jobs import JobStore
+from worker.aws.embedded import EmbeddedAws, create_resources
+from worker.aws.queue import JobQueue
+from worker.aws.jobs import JobStore
 from worker.message import parse_request
 from worker.sample_video import write_sample_video
-from worker.submit import submit
+from worker.aws.submit import submit
 from worker.worker import Worker
 
 VIDEO_NAME = "sample.mp4"
@@ -35,7 +34,7 @@ def run_demo(directory: str) -> int:
 
     with EmbeddedAws() as stack:
         _say(f"embedded AWS stack (moto) on {stack.endpoint_url}")
-        clients = AwsClients.create(stack.region)
+        clients = stack.clients()
         resources = create_resources(clients, f"videoscan-demo-{uuid.uuid4().hex[:6]}")
         _say(f"created queue {resources.queue_url} (+ dead-letter queue), table {resources.jobs_table}, "
              f"bucket {resources.results_bucket}, topic {resources.topic_arn.split(':')[-1]}")

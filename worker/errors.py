@@ -1,5 +1,9 @@
 """One rooted error hierarchy; each job failure carries the contract's error code."""
 
+import contextlib
+
+import detectors.errors
+
 
 class VideoscanError(Exception):
     """Root of every error videoscan raises on purpose."""
@@ -103,3 +107,20 @@ class ConfigError(VideoscanError):
 
 class ModelUnavailable(ConfigError, ValueError):
     """A detector's model cannot be found or read (the text names its location)."""
+
+
+# The detectors' errors as the worker's: this is where they get the contract's codes.
+_FROM_DETECTORS = {detectors.errors.UnknownDetector: UnknownDetector,
+                   detectors.errors.ModelUnavailable: ModelUnavailable}
+
+
+@contextlib.contextmanager
+def detector_errors_as_ours():
+    """Re-raises a detector's error as the worker's own error of that kind (an unexpected one as is)."""
+    try:
+        yield
+    except detectors.errors.DetectorError as error:
+        ours = _FROM_DETECTORS.get(type(error))
+        if ours is None:
+            raise
+        raise ours(str(error)) from error

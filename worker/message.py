@@ -1,4 +1,4 @@
-"""The job message: parsing and validating an SQS body into a JobRequest."""
+"""The job message: parsing and validating an SQS body into a JobRequest and its JobOptions."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import uuid
 from typing import Any
 
 from detectors import check_detector_name
-from worker.errors import InvalidMessage, JobFailure, MessageRefused, NotAJob
+from worker.errors import InvalidMessage, JobFailure, MessageRefused, NotAJob, detector_errors_as_ours
+from worker.options import DetectorSpec, JobOptions
 
 # Always used with fullmatch: `$` would also match before a final newline.
 JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -39,10 +40,7 @@ _FIELDS = {"version", "video", "detectors", "sample_every", "detect_every", "min
 class JobRequest:
     job_id: str
     video: str
-    detectors: tuple[str, ...] = ("human",)
-    sample_every: int = 1
-    detect_every: int = 1
-    min_confidence: float | None = None
+    options: JobOptions = JobOptions()
     output: str | None = None
     tag: str | None = None
     client_token: str | None = None
@@ -50,8 +48,14 @@ class JobRequest:
 
     def to_message(self) -> dict[str, Any]:
         """The validated message, as stored in the job record and sent on the queue."""
-        message = dataclasses.asdict(self)
-        message["detectors"] = list(self.detectors)
+        options = self.options
+        # The message's one min_confidence applies to every detector it names.
+        message = {
+            "job_id": self.job_id, "video": self.video, "detectors": list(options.detector_names),
+            "sample_every": options.sample_every, "detect_every": options.detect_every,
+            "min_confidence": options.detectors[0].min_confidence,
+            "output": self.output, "tag": self.tag, "client_token": self.client_token, "version": self.version,
+        }
         return {k: v for k, v in message.items() if v is not None}
 
 
@@ -152,7 +156,7 @@ def parse_request(message: dict[str, Any], job_id: str) -> JobRequest:
     return JobRequest(
         job_id=job_id,
         video=_s3_uri(message, "video", required=True),
-        **parse_options(message),
+        options=parse_options(message),
         output=_output(message),
         tag=_string(message, "tag", 256),
         client_token=_string(message, "client_token", 64),
@@ -160,7 +164,7 @@ def parse_request(message: dict[str, Any], job_id: str) -> JobRequest:
     )
 
 
-def parse_options(message: dict[str, Any]) -> dict[str, Any]:
+def parse_options(message: dict[str, Any]) -> JobOptions:
     """The analysis options (shared by jobs and `videoscan analyze`), validated."""
     detectors = message.get("detectors", ["human"])
     if not isinstance(detectors, list) or not detectors or not all(isinstance(d, str) for d in detectors):
@@ -169,14 +173,15 @@ def parse_options(message: dict[str, Any]) -> dict[str, Any]:
         _check_text(name, "detectors")
     if len(set(detectors)) != len(detectors):
         raise InvalidMessage("detectors must not repeat a name")
-    for name in detectors:
-        check_detector_name(name)
-    return {
-        "detectors": tuple(detectors),
-        "sample_every": _integer(message, "sample_every", 1, minimum=1, maximum=MAX_EVERY),
-        "detect_every": _integer(message, "detect_every", 1, minimum=1, maximum=MAX_EVERY),
-        "min_confidence": _confidence(message),
-    }
+    with detector_errors_as_ours():
+        for name in detectors:
+            check_detector_name(name)
+    min_confidence = _confidence(message)
+    return JobOptions(
+        detectors=tuple(DetectorSpec(name, min_confidence=min_confidence) for name in detectors),
+        sample_every=_integer(message, "sample_every", 1, minimum=1, maximum=MAX_EVERY),
+        detect_every=_integer(message, "detect_every", 1, minimum=1, maximum=MAX_EVERY),
+    )
 
 
 def _integer(message: dict, field: str, default: int, minimum: int, maximum: int) -> int:

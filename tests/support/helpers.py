@@ -83,7 +83,8 @@ def assert_same_detections(found, expected, tolerance: float = MODEL_TOLERANCE) 
     """Frame by frame, the same number of detections with the same labels, and each matched to the nearest
     one of its label with box, confidence and landmarks within `tolerance` (two close scores may swap
     places, hence the matching). Takes `Detection`s or their JSON; JSON is rounded to 4 decimals, which
-    the caller's tolerance must allow for."""
+    the caller's tolerance must allow for. A frame may also be given as its `Findings` (its reported detections)."""
+    found, expected = _reported(found), _reported(expected)
     assert len(found) == len(expected), f"{len(found)} frames, expected {len(expected)}"
     for index, (frame_found, frame_expected) in enumerate(zip(found, expected)):
         labels = sorted(_label(detection) for detection in frame_found)
@@ -97,6 +98,10 @@ def assert_same_detections(found, expected, tolerance: float = MODEL_TOLERANCE) 
             )
             assert distance <= tolerance, f"frame {index}: {detection} is {distance:.2e} from {unmatched[nearest]}"
             del unmatched[nearest]
+
+
+def _reported(frames) -> list:
+    return [getattr(frame, "detections", frame) for frame in frames]
 
 
 def _label(detection) -> str:
@@ -133,3 +138,17 @@ def drain_until(worker, done, timeout_s: float) -> None:
     while not done():
         assert time.monotonic() < deadline, "jobs did not end in time"
         worker.run(drain=True)
+
+
+def write_test_video(path, frames: int = 24, size: tuple[int, int] = (160, 120), fps: float = 12.0) -> str:
+    """A real MPEG-4 file: a bright square sliding over a dark, slowly brightening background."""
+    width, height = size
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    assert writer.isOpened(), f"OpenCV cannot write {path}"
+    for i in range(frames):
+        frame = np.full((height, width, 3), 20 + (4 * i) % 200, np.uint8)
+        x = int(i * (width - 30) / max(frames - 1, 1))
+        frame[height // 3: height // 3 + 30, x: x + 30] = 230
+        writer.write(frame)
+    writer.release()
+    return str(path)
