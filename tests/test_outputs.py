@@ -10,11 +10,11 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import write_test_video
 from detectors import Box, Detection
 from detectors.stub import StubDetector
-from support.helpers import videoscan
-from worker.analysis.file import analyze_file
+from support.helpers import videoscan, write_test_video
+from worker.analysis.file import AnalysisJob, analyze_file
+from worker.options import JobOptions
 from worker.outputs import frames as frames_module
 from worker.outputs.frames import FrameDetections, ResultFrames
 from worker.outputs.redact import Redactor, blur_regions
@@ -50,9 +50,8 @@ def write_video_with_audio(path) -> str:
 def stub_result(video: str, out, sample_every: int = 1, min_confidence: float = 0.3) -> dict:
     """The real pipeline's result for `video` with the model-free detector: one centred box on
     frames bright enough, tracked."""
-    analyze_file(video, str(out), video_uri=video, job_id="j", tag=None,
-                 detectors=[StubDetector(min_confidence=min_confidence)], sample_every=sample_every,
-                 detect_every=1, worker_id="w")
+    analyze_file(video, str(out), AnalysisJob("j", str(video), JobOptions(sample_every=sample_every), "w"),
+                 [StubDetector(min_confidence=min_confidence)])
     return json.loads(out.read_text())
 
 

@@ -14,7 +14,8 @@ import pytest
 
 from detectors.base import WEAK_SHARE
 from support.helpers import videoscan
-from worker.analysis.file import analyze_file
+from worker.analysis.file import AnalysisJob, analyze_file
+from worker.options import JobOptions
 from worker.outputs.render import RenderRequest, render_result
 
 pytestmark = pytest.mark.slow
@@ -23,8 +24,8 @@ MAX_FACES_LEFT = 0.02
 
 
 def analyse(video, out, detector, sample_every: int = 1) -> dict:
-    analyze_file(str(video), str(out), video_uri=str(video), job_id="j", tag=None, detectors=[detector],
-                 sample_every=sample_every, detect_every=1, worker_id="w")
+    analyze_file(str(video), str(out), AnalysisJob("j", str(video), JobOptions(sample_every=sample_every), "w"),
+                 [detector])
     return json.loads(out.read_text())
 
 
