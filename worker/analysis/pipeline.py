@@ -21,7 +21,7 @@ from detectors import Detector, Findings
 from worker.errors import VideoUnreadable
 from worker.options import PipelineConfig
 from worker.analysis.results import ResultWriter
-from worker.tracking import MultiTracker, tracking_view
+from worker.analysis.tracking import MultiTracker, tracking_view
 from worker.analysis.video import VideoReader
 
 log = logging.getLogger(__name__)
