@@ -137,6 +137,10 @@ def _detector_list(text: str) -> list[str]:
     return names
 
 
+def _comma_list(text: str) -> list[str]:
+    return [n.strip() for n in text.split(",") if n.strip()]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="videoscan", description="Find people and faces in videos at scale on AWS.")
     parser.add_argument("--log-format", choices=["json", "text"], help="overrides VIDEOSCAN_LOG_FORMAT")
@@ -152,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--sample-every", type=_positive_int, help="analyse frames 0, N, 2N, ...")
         sub.add_argument("--detect-every", type=_positive_int, help="run detectors on every Nth analysed frame")
         sub.add_argument("--min-confidence", type=float, help="in (0, 1]; default: each detector's own")
+        sub.add_argument("--outputs", type=_comma_list, help="annotated,redacted,thumbnails: made beside the result")
+        sub.add_argument("--redact", type=_comma_list, help="labels blurred in the redacted video; default face")
 
     demo = command("demo", cmd_demo, "run the whole system on this machine, no AWS account needed")
     demo.add_argument("--directory", default="videoscan-demo", help="where to leave the video and its result")

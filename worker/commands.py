@@ -44,6 +44,8 @@ def cmd_submit(args, settings: Settings) -> int:
         "output": args.output,
         "tag": args.tag,
         "client_token": args.client_token,
+        "outputs": args.outputs,
+        "redact": args.redact,
     }
     message = {k: v for k, v in message.items() if v is not None}
     job_id = _as_usage_error(job_id_of, message, uuid.uuid4().hex)
@@ -102,7 +104,8 @@ def cmd_analyze(args, settings: Settings, pipeline: PipelineConfig = PipelineCon
     if not os.path.isfile(args.video):
         raise UsageError(f"{args.video}: no such file")
     flags = {"detectors": args.detectors, "sample_every": args.sample_every,
-             "detect_every": args.detect_every, "min_confidence": args.min_confidence}
+             "detect_every": args.detect_every, "min_confidence": args.min_confidence,
+             "outputs": args.outputs, "redact": args.redact}
     options = _as_usage_error(parse_options, {k: v for k, v in flags.items() if v is not None})
     options = dataclasses.replace(options, limits=settings.limits)
     if args.tiles:

@@ -28,9 +28,9 @@ class JobEndings:
         self.worker_id = worker_id
         self.visibility_timeout = visibility_timeout
 
-    def succeeded(self, request: JobRequest, result_uri: str) -> Outcome:
+    def succeeded(self, request: JobRequest, result_uri: str, outputs: dict[str, str] | None = None) -> Outcome:
         return self.finish(completion_event(request.job_id, SUCCEEDED, request.tag, request.video,
-                                            result_uri=result_uri), Reason.SUCCEEDED)
+                                            result_uri=result_uri, outputs=outputs), Reason.SUCCEEDED)
 
     def failed(self, request: JobRequest, lease: Lease, code: str, reason: str, settle: bool = True) -> Outcome:
         """Records the job FAILED; `settle=False` leaves its message (SQS dead-letters it next)."""

@@ -21,11 +21,14 @@ from worker.message import JobRequest
 from worker.aws.metrics import JobMetrics
 from worker.options import PipelineConfig
 from worker.outcome import Outcome, Reason
+from worker.outputs.job import JobOutputs, content_type_of
 from worker.aws.storage import Storage, split_s3_uri
 from worker.aws.task_protection import TaskProtection
 from worker.workdir import private_workdir
 
 log = logging.getLogger(__name__)
+
+RESULT_NAME = "detections.json"
 
 
 @dataclasses.dataclass
@@ -57,37 +60,41 @@ class JobRunner:
     def run(self, message: Message, request: JobRequest, lease: Lease) -> Outcome:
         started = time.time()
         with GpuSampler() as gpu:
-            outcome, frames = self._run_to_end(message, request, lease)
+            outcome, frames, output_s = self._run_to_end(message, request, lease)
         if outcome.reason in (Reason.SUCCEEDED, Reason.FAILED):
             self.metrics.job_ended(outcome.reason is Reason.SUCCEEDED, duration_s=time.time() - started,
-                                   queue_wait_s=started - message.sent_at, frames=frames, gpu=gpu.summary())
+                                   queue_wait_s=started - message.sent_at, frames=frames, gpu=gpu.summary(),
+                                   output_s=output_s)
         return outcome
 
-    def _run_to_end(self, message: Message, request: JobRequest, lease: Lease) -> tuple[Outcome, int | None]:
-        """Runs a claimed job and records its end; returns its outcome and the frames analysed."""
+    def _run_to_end(self, message: Message, request: JobRequest,
+                    lease: Lease) -> tuple[Outcome, int | None, float | None]:
+        """Runs a claimed job and records its end; returns its outcome, the frames analysed and the
+        seconds of output video made."""
         try:
             with Heartbeat(self.queue, self.jobs, message, lease, self.settings.visibility_timeout,
                            self.protection) as heartbeat:
-                result_uri, summary = self._execute(request, heartbeat)
+                result_uri, summary, outputs = self._execute(request, heartbeat)
             self.jobs.succeed(lease, result_uri, summary["frames_analyzed"])
         except JobFailure as failure:
-            return self.endings.failed(request, lease, failure.code, str(failure)), None
+            return self.endings.failed(request, lease, failure.code, str(failure)), None, None
         except LeaseLost as lost:
             log.warning("job taken over by another worker; leaving it", extra={"reason": str(lost)})
-            return Outcome.leave(Reason.LOST), None
+            return Outcome.leave(Reason.LOST), None, None
         except JobCancelled:
-            return self.endings.released(lease, "worker shut down", now=True), None
+            return self.endings.released(lease, "worker shut down", now=True), None, None
         except Exception as error:
             log.exception("job hit an unexpected error")
             reason = f"{type(error).__name__}: {error}"
             if self._is_last_attempt(message):
                 # SQS moves the message to the dead-letter queue next; the record must not stay RUNNING.
-                return self.endings.failed(request, lease, "INTERNAL", reason, settle=False), None
-            return self.endings.released(lease, reason, now=False), None
+                return self.endings.failed(request, lease, "INTERNAL", reason, settle=False), None, None
+            return self.endings.released(lease, reason, now=False), None, None
         log.info("job succeeded", extra={"result_uri": result_uri, **summary})
-        return self.endings.succeeded(request, result_uri), summary["frames_analyzed"]
+        return (self.endings.succeeded(request, result_uri, outputs.outputs if outputs else None),
+                summary["frames_analyzed"], outputs.video_seconds if outputs else None)
 
-    def _execute(self, request: JobRequest, heartbeat: Heartbeat) -> tuple[str, dict]:
+    def _execute(self, request: JobRequest, heartbeat: Heartbeat) -> tuple[str, dict, JobOutputs | None]:
         result_uri = self._result_uri(request)
         options = dataclasses.replace(request.options, limits=self.settings.limits)
         detectors = self.pool.get(options.detectors)
@@ -101,12 +108,35 @@ class JobRunner:
         with private_workdir() as workdir:
             video_path = self.storage.fetch_video(request.video, workdir)
             result_path = os.path.join(workdir, "detections.json")
-            summary = analyze_file(video_path, result_path, job, detectors, self.pipeline,
-                                   on_progress=heartbeat.update, check_continue=check_continue)
-            check_continue()
-            heartbeat.confirm()  # never publish a result for a job this worker no longer holds
-            self.storage.publish_result(result_path, result_uri)
-        return result_uri, summary
+            outputs = JobOutputs(video_path, options, workdir, result_uri.removesuffix(RESULT_NAME),
+                                 self._output_publisher(heartbeat)) if options.outputs else None
+            try:
+                summary = analyze_file(video_path, result_path, job, detectors, self.pipeline,
+                                       on_progress=heartbeat.update, check_continue=check_continue,
+                                       make_outputs=outputs)
+                check_continue()
+                heartbeat.confirm()  # never publish a result for a job this worker no longer holds
+                self.storage.publish_result(result_path, result_uri)
+            except Exception as error:
+                if outputs and not isinstance(error, LeaseLost):  # lost: the names may be another worker's now
+                    self._withdraw(outputs.published.values())
+                raise
+        return result_uri, summary, outputs
+
+    def _output_publisher(self, heartbeat: Heartbeat):
+        def publish(path: str, uri: str) -> None:
+            heartbeat.confirm()  # outputs go only under a job this worker still holds
+            self.storage.publish_file(path, uri, content_type_of(uri))
+        return publish
+
+    def _withdraw(self, uris) -> None:
+        """Removes this attempt's outputs when its result is not published: without the result, no
+        reader is pointed at them, and a retry writes them again under the same names."""
+        for uri in uris:
+            try:
+                self.storage.delete(uri)
+            except Exception:  # the retry overwrites it; nothing refers to it meanwhile
+                log.warning("could not remove an unpublished output", extra={"uri": uri}, exc_info=True)
 
     def _result_uri(self, request: JobRequest) -> str:
         if request.output:
@@ -118,7 +148,7 @@ class JobRunner:
         bucket, _ = split_s3_uri(prefix)
         if not self.settings.bucket_allowed(bucket):
             raise AccessDenied(f"output bucket {bucket!r} is not in VIDEOSCAN_ALLOWED_BUCKETS")
-        return prefix + "detections.json"
+        return prefix + RESULT_NAME
 
     def _is_last_attempt(self, message: Message) -> bool:
         return self._max_receive_count is not None and message.receive_count >= self._max_receive_count

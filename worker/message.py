@@ -33,7 +33,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _TOKEN_NAMESPACE = uuid.UUID("6f1c3c2e-3d55-4c8e-9a53-0b1f0e6b7a10")
 
 _FIELDS = {"version", "video", "detectors", "sample_every", "detect_every", "min_confidence",
-           "output", "tag", "client_token", "job_id"}
+           "output", "tag", "client_token", "job_id", "outputs", "redact"}
+OUTPUT_KINDS = ("annotated", "redacted", "thumbnails")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +55,8 @@ class JobRequest:
             "job_id": self.job_id, "video": self.video, "detectors": list(options.detector_names),
             "sample_every": options.sample_every, "detect_every": options.detect_every,
             "min_confidence": options.detectors[0].min_confidence,
+            # Only a job that asks for outputs names them: older records compare equal.
+            "outputs": list(options.outputs) or None, "redact": list(options.redact) if options.outputs else None,
             "output": self.output, "tag": self.tag, "client_token": self.client_token, "version": self.version,
         }
         return {k: v for k, v in message.items() if v is not None}
@@ -181,7 +184,28 @@ def parse_options(message: dict[str, Any]) -> JobOptions:
         detectors=tuple(DetectorSpec(name, min_confidence=min_confidence) for name in detectors),
         sample_every=_integer(message, "sample_every", 1, minimum=1, maximum=MAX_EVERY),
         detect_every=_integer(message, "detect_every", 1, minimum=1, maximum=MAX_EVERY),
+        outputs=_names_list(message, "outputs", (), allowed=OUTPUT_KINDS),
+        redact=_names_list(message, "redact", ("face",)),
     )
+
+
+def _names_list(message: dict, field: str, default: tuple[str, ...],
+                allowed: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """A list of distinct short names (`outputs`, `redact`), in the message's order."""
+    value = message.get(field)
+    if value is None:
+        return default
+    if not isinstance(value, list) or not all(isinstance(v, str) and 0 < len(v) <= 64 for v in value):
+        raise InvalidMessage(f"{field} must be a list of names")
+    for name in value:
+        _check_text(name, field)
+        if allowed is not None and name not in allowed:
+            raise InvalidMessage(f"{field}: unknown output {shown(name)} (one of {', '.join(allowed)})")
+    if len(set(value)) != len(value):
+        raise InvalidMessage(f"{field} must not repeat a name")
+    if field == "redact" and not value:
+        raise InvalidMessage("redact must name at least one label")
+    return tuple(value)
 
 
 def _integer(message: dict, field: str, default: int, minimum: int, maximum: int) -> int:

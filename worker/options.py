@@ -31,6 +31,8 @@ class JobOptions:
     sample_every: int = 1  # analyse frames 0, N, 2N, ...
     detect_every: int = 1  # run the detectors on every Nth analysed frame, track between
     limits: Limits = Limits()
+    outputs: tuple[str, ...] = ()  # "annotated", "redacted", "thumbnails" (worker.outputs)
+    redact: tuple[str, ...] = ("face",)  # the labels blurred in the redacted video
 
     @property
     def detector_names(self) -> tuple[str, ...]:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from detectors import Detector
 from worker.clock import utc_now_iso
 from worker.options import JobOptions, PipelineConfig
-from worker.analysis.pipeline import ProgressCallback, analyze
+from worker.analysis.pipeline import ProgressCallback, VideoFacts, analyze
 from worker.analysis.results import ResultWriter
 from worker.analysis.video import VideoReader, decode_threads
 
@@ -34,20 +34,25 @@ def analyze_file(
     config: PipelineConfig = PipelineConfig(),
     on_progress: ProgressCallback | None = None,
     check_continue: Callable[[], None] | None = None,
+    make_outputs: Callable[[ResultWriter, VideoFacts], dict] | None = None,
 ) -> dict:
     """Runs the pipeline on `video_path` with `detectors` (built for `job.options.detectors`) and
     writes the contract's document to `out_path`.
 
     Work files go next to `out_path`, which is in the caller's private work directory.
+    `make_outputs(writer, facts)`, given for a job asking for outputs, runs after the analysis,
+    before the document is written, and returns its `tracks` and `outputs` fields.
     Returns the document's summary.
     """
     started_at = utc_now_iso(time.time())
     options, limits = job.options, job.options.limits
     threads = config.decode_threads or decode_threads(for_gpu=any(d.on_gpu for d in detectors))
     with VideoReader(video_path, limits.max_frame_pixels, limits.max_duration_s, threads) as reader, \
-            ResultWriter((d.label for d in detectors), os.path.dirname(os.path.abspath(out_path))) as writer:
+            ResultWriter((d.label for d in detectors), os.path.dirname(os.path.abspath(out_path)),
+                         options.redact if options.outputs else None) as writer:
         facts = analyze(reader, detectors, writer, options.sample_every, options.detect_every, on_progress,
                         check_continue, config)
+        extra = make_outputs(writer, facts) if make_outputs and options.outputs else {"tracks": writer.tracks_json()}
         header = {
             "job_id": job.job_id,
             "tag": job.tag,
@@ -56,6 +61,6 @@ def analyze_file(
             "sample_every": options.sample_every,
             "detect_every": options.detect_every,
         }
-        footer = {"worker_id": job.worker_id, "started_at": started_at, "finished_at": utc_now_iso(time.time())}
+        footer = {**extra, "worker_id": job.worker_id, "started_at": started_at, "finished_at": utc_now_iso(time.time())}
         writer.write(out_path, header, footer)
         return writer.summary()

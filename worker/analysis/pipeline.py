@@ -81,6 +81,8 @@ def analyze(
     # Batches in inference at once; every detector must allow that many calls together.
     streams = min(d.streams for d in detectors)
     in_flight: collections.deque[tuple[Batch, concurrent.futures.Future]] = collections.deque()
+    # Weak detections the writer spools (for redaction), held until the tracker finishes their frame.
+    held_weak: dict[int, list] = {}
 
     def finish_oldest() -> None:  # the tracker takes the batches in order
         batch, detected = in_flight.popleft()
@@ -89,11 +91,13 @@ def analyze(
             if frame.detect:
                 findings = next(found)
                 weak = findings.weak if config.weak_detections else ()
+                if writer.weak_labels is not None:
+                    held_weak[frame.index] = findings.weak
                 finished = tracker.observe(frame.index, frame.timestamp_ms, frame.gray, findings.detections, weak)
             else:
                 finished = tracker.carry(frame.index, frame.timestamp_ms, frame.gray)
             for final in finished:  # the tracker holds frames back until their tracks are confirmed or gone
-                writer.add_frame(final.index, final.timestamp_ms, final.detections)
+                writer.add_frame(final.index, final.timestamp_ms, final.detections, held_weak.pop(final.index, ()))
         if on_progress:
             done = writer.frames_analyzed
             on_progress(done, max(estimate, done))
@@ -111,7 +115,7 @@ def analyze(
             while in_flight:
                 finish_oldest()
         for final in tracker.flush():
-            writer.add_frame(final.index, final.timestamp_ms, final.detections)
+            writer.add_frame(final.index, final.timestamp_ms, final.detections, held_weak.pop(final.index, ()))
     finally:
         pool.shutdown(cancel_futures=True)  # on an error too: no detect call outlives the run
     writer.set_tracks(tracker.track_counts())

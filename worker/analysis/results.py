@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from detectors import Detection
+from worker.outputs.frames import FrameDetections, detection_from_json, frame_from_json
+from worker.outputs.tracks import TrackBook
 
 SCHEMA = "videoscan/detections@1"
 _DIGITS = 4
@@ -35,21 +37,33 @@ class ResultWriter:
     `write` then produces the contract's document in one pass, with the header and
     summary that are only known once the last frame is done. The file goes in `directory`,
     the job's private work directory, which a restarted worker removes if this one is killed.
+    Every frame also feeds the result's `tracks`. With `weak_labels` (a job asking for outputs),
+    each frame is spooled too, with its weak detections of those labels, for `spooled()` to give
+    the renderer after the analysis.
     """
 
-    def __init__(self, labels: Iterable[str], directory: str):
+    def __init__(self, labels: Iterable[str], directory: str, weak_labels: Iterable[str] | None = None):
         self._labels = list(dict.fromkeys(labels))
         self._frames = tempfile.NamedTemporaryFile("w+", encoding="utf-8", suffix=".frames", dir=directory)
+        self.weak_labels = None if weak_labels is None else frozenset(weak_labels)
+        self._spool = None if weak_labels is None else \
+            tempfile.NamedTemporaryFile("w+", encoding="utf-8", suffix=".spool", dir=directory)
+        self.track_book = TrackBook()
         self._first = True
         self.frames_analyzed = 0
         self.counts = dict.fromkeys(self._labels, 0)
         self.max_in_frame = dict.fromkeys(self._labels, 0)
         self.tracks = dict.fromkeys(self._labels, 0)
 
-    def add_frame(self, index: int, timestamp_ms: float, detections: Sequence[Detection]) -> None:
+    def add_frame(self, index: int, timestamp_ms: float, detections: Sequence[Detection],
+                  weak: Sequence[Detection] = ()) -> None:
         frame = {"index": index, "timestamp_ms": timestamp_ms, "detections": [detection_json(d) for d in detections]}
         self._frames.write(("" if self._first else ",\n") + json.dumps(frame, separators=(",", ":")))
         self._first = False
+        self.track_book.add(frame_from_json(frame))  # from the rounded boxes: tracks match frames
+        if self._spool is not None:
+            frame["weak"] = [detection_json(d) for d in weak if d.label in self.weak_labels]
+            self._spool.write(json.dumps(frame, separators=(",", ":")) + "\n")
         self.frames_analyzed += 1
         per_label: dict[str, int] = {}
         for detection in detections:
@@ -61,6 +75,19 @@ class ResultWriter:
     def set_tracks(self, tracks: dict[str, int]) -> None:
         """Distinct objects followed per label (how many people appeared, not how many boxes)."""
         self.tracks.update(tracks)
+
+    def spooled(self) -> Iterator[FrameDetections]:
+        """The spooled frames in index order, read back one at a time."""
+        self._spool.flush()
+        self._spool.seek(0)
+        for line in self._spool:
+            entry = json.loads(line)
+            frame = frame_from_json(entry)
+            yield FrameDetections(frame.index, frame.timestamp_ms, frame.detections,
+                                  [detection_from_json(d) for d in entry["weak"]])
+
+    def tracks_json(self) -> list[dict[str, Any]]:
+        return [track.to_json() for track in self.track_book.tracks()]
 
     def summary(self) -> dict[str, Any]:
         return {"frames_analyzed": self.frames_analyzed, "counts": dict(self.counts),
@@ -77,6 +104,8 @@ class ResultWriter:
 
     def close(self) -> None:
         self._frames.close()
+        if self._spool is not None:
+            self._spool.close()
 
     def __enter__(self) -> "ResultWriter":
         return self

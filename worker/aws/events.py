@@ -6,8 +6,12 @@ import json
 
 
 def completion_event(job_id: str, status: str, tag: str | None, video: str | None,
-                     result_uri: str | None = None, error: dict | None = None) -> dict:
-    return {"job_id": job_id, "status": status, "tag": tag, "video": video, "result_uri": result_uri, "error": error}
+                     result_uri: str | None = None, error: dict | None = None,
+                     outputs: dict[str, str] | None = None) -> dict:
+    event = {"job_id": job_id, "status": status, "tag": tag, "video": video, "result_uri": result_uri, "error": error}
+    if outputs:
+        event["outputs"] = outputs
+    return event
 
 
 def event_from_record(record: dict, video: str | None = None) -> dict:

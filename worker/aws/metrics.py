@@ -17,6 +17,7 @@ UNITS = {
     "QueueWait": "Milliseconds",
     "FramesAnalyzed": "Count",
     "FramesPerSecond": "Count/Second",
+    "OutputSeconds": "Seconds",
     "GpuUtilization": "Percent",
     "GpuMemoryUsed": "Megabytes",
 }
@@ -46,7 +47,8 @@ class JobMetrics:
         self._service = service
 
     def job_ended(self, succeeded: bool, duration_s: float | None = None, queue_wait_s: float | None = None,
-                  frames: int | None = None, gpu: dict[str, float] | None = None) -> None:
+                  frames: int | None = None, gpu: dict[str, float] | None = None,
+                  output_s: float | None = None) -> None:
         values = {"JobsSucceeded": int(succeeded), "JobsFailed": int(not succeeded)}
         if duration_s is not None:
             values["JobDuration"] = round(duration_s * 1000, 1)
@@ -56,5 +58,7 @@ class JobMetrics:
             values["FramesAnalyzed"] = frames
             if duration_s:
                 values["FramesPerSecond"] = round(frames / duration_s, 2)
+        if output_s:
+            values["OutputSeconds"] = round(output_s, 1)  # seconds of annotated/redacted video made
         values.update(gpu or {})
         log.info("metrics", extra=emf_document(self._service, values))

@@ -63,10 +63,14 @@ class Storage:
 
     def publish_result(self, path: str, uri: str) -> None:
         """Uploads the finished document; S3 makes an object visible only when it is complete."""
+        self.publish_file(path, uri, "application/json")
+
+    def publish_file(self, path: str, uri: str, content_type: str) -> None:
+        """Uploads one finished file (a result, or one of a job's outputs) as one object."""
         bucket, key = split_s3_uri(uri)
         self.check_allowed(bucket)
         try:
-            self._s3.upload_file(path, bucket, key, ExtraArgs={"ContentType": "application/json"})
+            self._s3.upload_file(path, bucket, key, ExtraArgs={"ContentType": content_type})
         except (ClientError, S3UploadFailedError) as error:
             code = _error_code(error)
             if code == "NoSuchBucket":
@@ -74,6 +78,10 @@ class Storage:
             if code in _DENIED:
                 raise AccessDenied(f"writing {uri} was denied") from error
             raise
+
+    def delete(self, uri: str) -> None:
+        bucket, key = split_s3_uri(uri)
+        self._s3.delete_object(Bucket=bucket, Key=key)
 
     def read_text(self, uri: str) -> str:
         bucket, key = split_s3_uri(uri)
