@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import re
+import shutil
 import sys
 import time
 import uuid
@@ -98,6 +99,7 @@ def cmd_analyze(args, settings: Settings, pipeline: PipelineConfig = PipelineCon
     from worker.analysis.detector_pool import DetectorPool
     from worker.identity import default_worker_id
     from worker.message import parse_options
+    from worker.outputs.job import JobOutputs
     from worker.progress import ProgressBar
     from worker.workdir import private_workdir
 
@@ -114,17 +116,32 @@ def cmd_analyze(args, settings: Settings, pipeline: PipelineConfig = PipelineCon
     pool = DetectorPool(settings.human_model, build=build or build_detector, fetch_model=_model_fetcher(settings))
     detectors = pool.get(options.detectors)
     job = AnalysisJob(f"local-{uuid.uuid4().hex[:12]}", os.path.abspath(args.video), options, default_worker_id())
+    if options.outputs and not args.output:
+        raise UsageError("--outputs needs -o: the outputs are written beside the result")
     bar = ProgressBar()
     with private_workdir() as workdir:
         out_path = os.path.join(workdir, "detections.json")
-        summary = analyze_file(args.video, out_path, job, detectors, pipeline, on_progress=bar.update)
+        beside = os.path.join(os.path.dirname(os.path.abspath(args.output or ".")), "")
+        outputs = JobOutputs(args.video, options, workdir, beside, _publish_locally) if options.outputs else None
+        summary = analyze_file(args.video, out_path, job, detectors, pipeline, on_progress=bar.update,
+                               make_outputs=outputs)
         bar.close()
         with open(out_path, encoding="utf-8") as result:
             _write_output(result.read(), args.output)
     if args.output:
         print(f"{summary['frames_analyzed']} frames analysed, found {summary['counts']}: {args.output}",
               file=sys.stderr)
+        for kind, where in (outputs.outputs if outputs else {}).items():
+            print(f"{kind}: {where}", file=sys.stderr)
     return EXIT_OK
+
+
+def _publish_locally(path: str, destination: str) -> None:
+    """`analyze --outputs`: each output beside the result, whole or not at all."""
+    os.makedirs(os.path.dirname(destination), exist_ok=True)
+    partial = destination + ".part"
+    shutil.copyfile(path, partial)
+    os.replace(partial, destination)
 
 
 def cmd_render(args, settings: Settings) -> int:

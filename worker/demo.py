@@ -2,8 +2,8 @@
 
 Starts moto's server on 127.0.0.1, creates the queue (with a dead-letter queue), table,
 bucket and topic, uploads a sample video, submits a human+face job, runs a worker
-until the queue is empty, and leaves the video, its result, an annotated and a redacted
-video and a contact sheet of the tracks in a local directory.
+until the queue is empty, and leaves the video, its result, the job's annotated and redacted
+videos and a contact sheet of its tracks' thumbnails in a local directory.
 """
 
 from __future__ import annotations
@@ -13,16 +13,22 @@ import os
 import time
 import uuid
 
+import cv2
+import numpy as np
+
 from worker.config import Settings
 from worker.aws.embedded import EmbeddedAws, create_resources
 from worker.aws.queue import JobQueue
 from worker.aws.jobs import JobStore
 from worker.message import parse_request
+from worker.outputs.tracks import Track
 from worker.sample_video import write_sample_video
+from worker.aws.storage import split_s3_uri
 from worker.aws.submit import submit
 from worker.worker import Worker
 
 VIDEO_NAME = "sample.mp4"
+OUTPUTS = ("annotated", "redacted", "thumbnails")
 
 
 def run_demo(directory: str) -> int:
@@ -43,10 +49,10 @@ def run_demo(directory: str) -> int:
 
         settings = Settings.load({**os.environ, **resources.environment()})
         jobs = JobStore(clients.dynamodb, settings.jobs_table)
-        request = parse_request({"video": video_uri, "detectors": ["human", "face"], "tag": "demo"},
-                                uuid.uuid4().hex)
+        request = parse_request({"video": video_uri, "detectors": ["human", "face"], "tag": "demo",
+                                 "outputs": list(OUTPUTS)}, uuid.uuid4().hex)
         submit(request, jobs, JobQueue(clients.sqs, settings.queue_url))
-        _say(f"submitted job {request.job_id}: {video_uri}, detectors human+face")
+        _say(f"submitted job {request.job_id}: {video_uri}, detectors human+face, outputs {'+'.join(OUTPUTS)}")
 
         _say("running a worker until the queue is empty (loading the models takes a few seconds)")
         Worker(settings, clients).run(drain=True)
@@ -56,25 +62,36 @@ def run_demo(directory: str) -> int:
             _say(f"job ended {record['status']}: {record.get('error') or record.get('last_error')}")
             return 1
         result_path = os.path.join(directory, "detections.json")
-        bucket, key = record["result_uri"][5:].split("/", 1)
-        clients.s3.download_file(bucket, key, result_path)
-
-    _print_summary(record, result_path, time.monotonic() - started)
-    _render_outputs(directory, result_path, video_path)
+        clients.s3.download_file(*split_s3_uri(record["result_uri"]), result_path)
+        _print_summary(record, result_path, time.monotonic() - started)
+        _fetch_outputs(clients.s3, directory, result_path)
     return 0
 
 
-def _render_outputs(directory: str, result_path: str, video_path: str) -> None:
-    """The videos and sheet a person looks at, rendered here from the result and the sample video
-    (the same code as `videoscan render`) until the worker makes them as job outputs."""
-    from worker.outputs.render import RenderRequest, render_result
+def _fetch_outputs(s3, directory: str, result_path: str) -> None:
+    """The job's videos, downloaded, and a contact sheet made from its tracks' thumbnails."""
+    from worker.outputs.sheet import write_sheet
 
-    paths = {name: os.path.join(directory, name) for name in ("annotated.mp4", "redacted.mp4", "tracks.png")}
-    rendered = render_result(result_path, video_path, RenderRequest(
-        annotated=paths["annotated.mp4"], redacted=paths["redacted.mp4"], sheet=paths["tracks.png"]))
-    _say(f"annotated video: {paths['annotated.mp4']}")
-    _say(f"redacted video (faces blurred): {paths['redacted.mp4']}")
-    _say(f"contact sheet of {len(rendered.tracks)} tracks: {paths['tracks.png']}")
+    with open(result_path, encoding="utf-8") as f:
+        result = json.load(f)
+    for kind, shown in (("annotated", "annotated video"), ("redacted", "redacted video (faces blurred)")):
+        path = os.path.join(directory, f"{kind}.mp4")
+        s3.download_file(*split_s3_uri(result["outputs"][kind]), path)
+        _say(f"{shown}: {path}")
+    tracks = [_track_with_thumbnail(s3, entry) for entry in result["tracks"]]
+    sheet = os.path.join(directory, "tracks.png")
+    write_sheet(sheet, tracks)
+    _say(f"contact sheet of {len(tracks)} tracks: {sheet}")
+
+
+def _track_with_thumbnail(s3, entry: dict) -> Track:
+    track = Track(entry["track_id"], entry["label"], entry["first_index"], entry["first_ms"],
+                  entry["last_index"], entry["last_ms"], frames=entry["frames"])
+    if "thumbnail" in entry:
+        bucket, key = split_s3_uri(entry["thumbnail"])
+        data = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        track.best_crop = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    return track
 
 
 def _print_summary(record: dict, result_path: str, wall_s: float) -> None:
