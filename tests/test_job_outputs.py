@@ -15,6 +15,8 @@ from support.helpers import read_result, receive_events, send, subscribe_queue, 
 from worker.aws.clients import AwsClients
 from worker.aws.jobs import JobStore
 from worker.config import Settings
+from worker.errors import InvalidMessage
+from worker.message import parse_request
 from worker.worker import Worker
 
 
@@ -142,3 +144,24 @@ def test_a_failed_output_upload_is_retried_with_nothing_half_published(
         [prefix + name for name in ("annotated.mp4", "detections.json", "redacted.mp4")]
     assert set(result["outputs"]) == {"annotated", "redacted"}
     assert np.all([t["frames"] >= 1 for t in result["tracks"]])
+
+
+@pytest.mark.parametrize("field, value, error", [
+    ("outputs", "annotated", "outputs must be a list"),
+    ("outputs", ["gif"], "outputs: unknown output 'gif'"),
+    ("outputs", ["redacted", "redacted"], "outputs must not repeat"),
+    ("redact", [], "redact must name at least one label"),
+    ("redact", [3], "redact must be a list"),
+])
+def test_bad_outputs_and_redact_are_refused_naming_the_field(field, value, error):
+    with pytest.raises(InvalidMessage, match=error):
+        parse_request({"video": "s3://bucket/v.mp4", field: value}, "j")
+
+
+def test_outputs_and_redact_are_kept_in_the_request():
+    request = parse_request({"video": "s3://bucket/v.mp4", "outputs": ["redacted"], "redact": ["face", "person"]}, "j")
+    assert (request.options.outputs, request.options.redact) == (("redacted",), ("face", "person"))
+    assert parse_request(request.to_message(), "j") == request
+    plain = parse_request({"video": "s3://bucket/v.mp4"}, "j")
+    assert (plain.options.outputs, plain.options.redact) == ((), ("face",))
+    assert "outputs" not in plain.to_message() and "redact" not in plain.to_message()

@@ -10,7 +10,7 @@ from typing import Any
 
 from detectors import check_detector_name
 from worker.errors import InvalidMessage, JobFailure, MessageRefused, NotAJob, detector_errors_as_ours
-from worker.options import DetectorSpec, JobOptions
+from worker.options import DEFAULT_REDACT, DetectorSpec, JobOptions
 
 # Always used with fullmatch: `$` would also match before a final newline.
 JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -55,8 +55,9 @@ class JobRequest:
             "job_id": self.job_id, "video": self.video, "detectors": list(options.detector_names),
             "sample_every": options.sample_every, "detect_every": options.detect_every,
             "min_confidence": options.detectors[0].min_confidence,
-            # Only a job that asks for outputs names them: older records compare equal.
-            "outputs": list(options.outputs) or None, "redact": list(options.redact) if options.outputs else None,
+            # Defaults left out: records of jobs from before these fields compare equal.
+            "outputs": list(options.outputs) or None,
+            "redact": list(options.redact) if options.redact != DEFAULT_REDACT else None,
             "output": self.output, "tag": self.tag, "client_token": self.client_token, "version": self.version,
         }
         return {k: v for k, v in message.items() if v is not None}
@@ -185,7 +186,7 @@ def parse_options(message: dict[str, Any]) -> JobOptions:
         sample_every=_integer(message, "sample_every", 1, minimum=1, maximum=MAX_EVERY),
         detect_every=_integer(message, "detect_every", 1, minimum=1, maximum=MAX_EVERY),
         outputs=_names_list(message, "outputs", (), allowed=OUTPUT_KINDS),
-        redact=_names_list(message, "redact", ("face",)),
+        redact=_names_list(message, "redact", DEFAULT_REDACT),
     )
 
 

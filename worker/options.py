@@ -23,6 +23,9 @@ class Limits:
     max_duration_s: float | None = None
 
 
+DEFAULT_REDACT = ("face",)
+
+
 @dataclasses.dataclass(frozen=True)
 class JobOptions:
     """The analysis a job asks for, validated: carried unchanged from the message to the pipeline."""
@@ -32,7 +35,7 @@ class JobOptions:
     detect_every: int = 1  # run the detectors on every Nth analysed frame, track between
     limits: Limits = Limits()
     outputs: tuple[str, ...] = ()  # "annotated", "redacted", "thumbnails" (worker.outputs)
-    redact: tuple[str, ...] = ("face",)  # the labels blurred in the redacted video
+    redact: tuple[str, ...] = DEFAULT_REDACT  # the labels blurred in the redacted video
 
     @property
     def detector_names(self) -> tuple[str, ...]:

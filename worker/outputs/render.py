@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import av
 
+from worker.options import DEFAULT_REDACT
 from worker.outputs.annotate import annotate
 from worker.outputs.frames import FrameDetections, ResultFrames
 from worker.outputs.redact import HOLD_S, Redactor, blur_regions
@@ -23,8 +24,6 @@ from worker.outputs.sheet import write_sheet
 from worker.outputs.thumbnails import crop, file_name, jpeg, write_atomically
 from worker.outputs.tracks import Track, TrackBook
 from worker.outputs.video_writer import VideoWriter
-
-DEFAULT_REDACT = ("face",)
 
 
 @dataclasses.dataclass(frozen=True)
