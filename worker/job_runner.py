@@ -107,20 +107,21 @@ class JobRunner:
 
         with private_workdir() as workdir:
             video_path = self.storage.fetch_video(request.video, workdir)
-            result_path = os.path.join(workdir, "detections.json")
+            result_path = os.path.join(workdir, RESULT_NAME)
             outputs = JobOutputs(video_path, options, workdir, result_uri.removesuffix(RESULT_NAME),
                                  self._output_publisher(heartbeat)) if options.outputs else None
             try:
                 summary = analyze_file(video_path, result_path, job, detectors, self.pipeline,
                                        on_progress=heartbeat.update, check_continue=check_continue,
                                        make_outputs=outputs)
-                check_continue()
-                heartbeat.confirm()  # never publish a result for a job this worker no longer holds
-                self.storage.publish_result(result_path, result_uri)
             except Exception as error:
+                # Not once the result's upload has begun: it may have landed, pointing at them.
                 if outputs and not isinstance(error, LeaseLost):  # lost: the names may be another worker's now
                     self._withdraw(outputs.published.values())
                 raise
+            check_continue()
+            heartbeat.confirm()  # never publish a result for a job this worker no longer holds
+            self.storage.publish_result(result_path, result_uri)
         return result_uri, summary, outputs
 
     def _output_publisher(self, heartbeat: Heartbeat):
