@@ -182,7 +182,8 @@ def model_inputs(frame: np.ndarray, views: Sequence[tuple[int, int, int]]) -> tu
     resized, inputs, placed = {}, [], []
     for left, top, side in views:
         if side not in resized:
-            size = (max(round(width * INPUT_SIZE / side), INPUT_SIZE), max(round(height * INPUT_SIZE / side), INPUT_SIZE))
+            scale = INPUT_SIZE / side
+            size = (max(round(width * scale), INPUT_SIZE), max(round(height * scale), INPUT_SIZE))
             image = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
             resized[side] = image.astype(np.float32) / 127.5 - 1.0
         image = resized[side]
