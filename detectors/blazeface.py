@@ -29,6 +29,9 @@ SCORE_CLIP = 100.0
 MERGE_IOU = 0.3
 # Raw boxes merged a view at most, the best-scored first: bounds the merge's IoU matrix.
 MAX_VIEW_PROPOSALS = 200
+# Merged proposals passed on a frame at most, the best-scored first: bounds RNet's work, which grows
+# with the proposals scored near the floor (see BENCHMARKS.md, faces).
+MAX_FRAME_PROPOSALS = 320
 VIEW_OVERLAP = 0.2
 SMALLEST_HALF_VIEW = INPUT_SIZE * 7 // 4
 
@@ -130,7 +133,8 @@ class BlazeFace:
         self._lock = threading.Lock()  # an interpreter runs one call at a time
 
     def propose(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """For each frame, its merged proposals: rows x1, y1, x2, y2 (frame pixels), score.
+        """For each frame, its merged proposals, the best-scored first: rows x1, y1, x2, y2 (frame
+        pixels), score.
 
         One interpreter call a frame, all its views batched: a video's frames all have the same
         views, so the interpreter keeps its tensors (resizing them costs more than a call).
@@ -151,7 +155,7 @@ class BlazeFace:
             merged.append(found)
         # Then across views: a face in two views' overlap is one proposal.
         merged = np.concatenate(merged)
-        return weighted_merge(merged[:, :4], merged[:, 4])
+        return weighted_merge(merged[:, :4], merged[:, 4])[:MAX_FRAME_PROPOSALS]
 
     def run(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Raw outputs for a batch of model inputs: (B, N, 16) boxes, (B, N, 1) scores.

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from detectors.base import LANDMARK_NAMES
-from detectors.blazeface import INPUT_SIZE, anchor_centres, decode, model_inputs, square_views, weighted_merge
+from detectors.blazeface import INPUT_SIZE, MAX_FRAME_PROPOSALS, anchor_centres, decode, model_inputs, square_views, weighted_merge
 from helpers import read_frames
 
 
@@ -118,6 +118,7 @@ def test_blazeface_finds_the_annotated_faces_of_a_group_photo(face_detector, fac
 
     large = group.boxes[(group.boxes[:, 3] - group.boxes[:, 1] >= 40) & ~group.ignore]
     assert len(large) >= 5
+    assert len(proposals) <= MAX_FRAME_PROPOSALS and (np.diff(proposals[:, 4]) <= 0).all()  # the best first
     assert (iou(large, proposals[:, :4]).max(axis=1) >= 0.5).all()
 
 
