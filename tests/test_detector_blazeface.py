@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from detectors.base import LANDMARK_NAMES
-from detectors.blazeface import INPUT_SIZE, MAX_FRAME_PROPOSALS, anchor_centres, decode, model_inputs, square_views, weighted_merge
+from detectors.blazeface import (INPUT_SIZE, MAX_FRAME_PROPOSALS, anchor_centres, decode, model_inputs, square_views,
+                                 weighted_merge)
 from helpers import read_frames
 
 
