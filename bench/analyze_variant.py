@@ -1,7 +1,8 @@
 """`videoscan analyze` with one experimental setting changed, for bench/tuning.py and bench/interval.py.
 
-The settings are applied from outside, before the command runs, so what is measured is the real
-command with only that knob moved and the project's code untouched:
+The pipeline's settings and the detectors' batch sizes are passed to the real command; TensorFlow's
+thread pools are set from outside, before it runs. What is measured is the real command with only
+that knob moved:
 
     python bench/analyze_variant.py [--intra N] [--inter N] [--cv2-threads N] [--decode-threads N]
         [--queue-depth N] [--human-batch N] [--face-batch N] [--no-weak-detections]
@@ -39,21 +40,19 @@ def main() -> int:
         _set_tensorflow_threads(args.intra, args.inter)
     if args.cv2_threads is not None:
         cv2.setNumThreads(args.cv2_threads)
-    if args.decode_threads is not None:
-        _set_decode_threads(args.decode_threads)
-    if args.queue_depth is not None:
-        import worker.pipeline
+    from worker import cli, commands
+    from worker.config import Settings
+    from worker.logs import configure_logging
+    from worker.options import PipelineConfig
 
-        worker.pipeline.QUEUE_DEPTH = args.queue_depth
+    tuned = {"decode_threads": args.decode_threads, "queue_depth": args.queue_depth}
+    pipeline = PipelineConfig(**{k: v for k, v in tuned.items() if v is not None},
+                              weak_detections=not args.no_weak_detections)
     batch_sizes = {name: size for name, size in (("human", args.human_batch), ("face", args.face_batch)) if size}
-    if batch_sizes:
-        _set_batch_sizes(batch_sizes)
-    if args.no_weak_detections:
-        _ignore_weak_detections()
-
-    from worker.cli import main as videoscan
-
-    return videoscan(["analyze", *analyze_args])
+    settings = Settings.load()
+    configure_logging(settings.log_format, settings.log_level)
+    return commands.cmd_analyze(cli.build_parser().parse_args(["analyze", *analyze_args]), settings, pipeline,
+                           _build_with_batch_sizes(batch_sizes))
 
 
 def _set_tensorflow_threads(intra: int | None, inter: int | None) -> None:
@@ -69,37 +68,14 @@ def _set_tensorflow_threads(intra: int | None, inter: int | None) -> None:
     tf_runtime.thread_pools = thread_pools
 
 
-def _set_decode_threads(threads: int) -> None:
-    """Replaces the project's choice of FFmpeg decoding threads (worker.video.decode_threads)."""
-    import worker.analysis
-
-    worker.analysis.decode_threads = lambda for_gpu: threads
-
-
-def _set_batch_sizes(batch_sizes: dict[str, int]) -> None:
-    """Detector pools build with these batch sizes, through the pool's own `build` parameter."""
-    import worker.detector_pool
+def _build_with_batch_sizes(batch_sizes: dict[str, int]):
+    """The detectors' factory, with these batch sizes."""
     from detectors import build_detector
-
-    pool = worker.detector_pool.DetectorPool
 
     def build(name: str, **options):
         return build_detector(name, **options, **({"batch_size": batch_sizes[name]} if name in batch_sizes else {}))
 
-    worker.detector_pool.DetectorPool = lambda human_model=None: pool(human_model, build=build)
-
-
-def _ignore_weak_detections() -> None:
-    import worker.pipeline
-    from worker.tracking import MultiTracker
-
-    class WithoutWeakDetections(MultiTracker):
-        """Tracks follow only the detections that are reported (the tracker before ByteTrack's second pass)."""
-
-        def observe(self, index, timestamp_ms, gray, detections, weak=()):
-            return super().observe(index, timestamp_ms, gray, detections)
-
-    worker.pipeline.MultiTracker = WithoutWeakDetections
+    return build
 
 
 if __name__ == "__main__":

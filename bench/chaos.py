@@ -9,14 +9,13 @@ check: jobs lost, results written twice, events published twice, jobs run by two
     .venv/bin/python bench/chaos.py --workers 3 --jobs 20 --kills 10 [--faults 0.1] [--seed 1]
 
 Each worker's JSON log is kept in --log-dir; the attempts, their times and how each ended are
-read from those logs ("job started" up to its outcome line, or the process's death).
+read from those logs ("job started" up to the line that logs its message's outcome, or the
+process's death).
 """
 
 from __future__ import annotations
 
 import argparse
-import collections
-import dataclasses
 import datetime
 import json
 import os
@@ -32,12 +31,12 @@ import uuid
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from tests.conftest import write_test_video  # noqa: E402
-from tests.fault_proxy import DROPPED_AFTER, FaultPlan, FaultProxy  # noqa: E402
-from tests.helpers import queue_depth, receive_events, send, subscribe_queue, upload  # noqa: E402
-from worker.aws import AwsClients  # noqa: E402
-from worker.embedded_aws import EmbeddedAws, create_resources  # noqa: E402
-from worker.jobs import FINAL_STATES, JobStore  # noqa: E402
+from chaos_findings import Attempt, Findings, Kill, report, result_rewrites  # noqa: E402
+from tests.support.fault_proxy import FaultPlan, FaultProxy  # noqa: E402
+from tests.support.helpers import (queue_depth, receive_events, send, subscribe_queue, upload,  # noqa: E402
+                                   write_test_video)
+from worker.aws.embedded import EmbeddedAws, create_resources  # noqa: E402
+from worker.aws.jobs import FINAL_STATES, JobStore  # noqa: E402
 from worker.logs import configure_logging  # noqa: E402
 
 VISIBILITY_TIMEOUT_S = 5
@@ -51,34 +50,6 @@ VIDEO_SIZE, VIDEO_FPS = (1280, 720), 25.0
 TICK_S = 0.2
 
 ATTEMPT_STARTED = "job started"
-# Log lines after which a worker no longer runs the job it started.
-ATTEMPT_ENDINGS = {"job succeeded", "job failed", "job released", "job taken over by another worker; leaving it",
-                   "job was already taken over; nothing to release",
-                   "could not handle the message; leaving it for redelivery"}
-# A worker that found a job ended but its event not yet marked published, and published it.
-EVENT_REPUBLISHED = "publishing the completion event a previous attempt did not"
-
-
-@dataclasses.dataclass(frozen=True)
-class Kill:
-    worker: str
-    signal: str
-    at: float
-    job_id: str | None  # the job in hand, if any
-
-
-@dataclasses.dataclass(frozen=True)
-class Attempt:
-    job_id: str
-    worker: str
-    worker_id: str
-    started: float
-    ended: float
-    outcome: str  # the ending log line, or "killed" / "exited"
-
-    def overlaps(self, other: "Attempt") -> float:
-        """Seconds during which both attempts ran (0 if they never did at once)."""
-        return max(0.0, min(self.ended, other.ended) - max(self.started, other.started))
 
 
 class WorkerProcess:
@@ -117,7 +88,7 @@ class WorkerProcess:
         for entry in reversed(self.entries):
             if entry["message"] == ATTEMPT_STARTED:
                 return entry["job_id"]
-            if entry["message"] in ATTEMPT_ENDINGS:
+            if "outcome" in entry:
                 return None
         return None
 
@@ -127,8 +98,9 @@ class WorkerProcess:
         for entry in self.entries:
             if entry["message"] == ATTEMPT_STARTED:
                 current = (entry["job_id"], _epoch(entry))
-            elif entry["message"] in ATTEMPT_ENDINGS and current and entry.get("job_id") == current[0]:
-                found.append(Attempt(current[0], self.name, worker_id, current[1], _epoch(entry), entry["message"]))
+            elif "outcome" in entry and current and entry.get("job_id") == current[0]:
+                reason = entry["outcome"]["reason"]
+                found.append(Attempt(current[0], self.name, worker_id, current[1], _epoch(entry), reason))
                 current = None
         if current:  # it died with the job in hand
             killed = self.signalled and self.signalled.signal == "SIGKILL"
@@ -237,128 +209,6 @@ def unleash(fleet: Fleet, kills_wanted: int, interval_s: float, rng: random.Rand
     return kills
 
 
-# -- the findings ----------------------------------------------------------------------------
-
-def concurrent_runs(attempts: list[Attempt]) -> list[tuple[Attempt, Attempt, float]]:
-    """Pairs of attempts at the same job, on two workers, that ran at the same time."""
-    pairs = []
-    by_job = collections.defaultdict(list)
-    for attempt in attempts:
-        by_job[attempt.job_id].append(attempt)
-    for runs in by_job.values():
-        for i, first in enumerate(runs):
-            for second in runs[i + 1:]:
-                if first.worker != second.worker and first.overlaps(second) > 0:
-                    pairs.append((first, second, first.overlaps(second)))
-    return pairs
-
-
-def result_rewrites(clients, bucket: str, attempts: list[Attempt]) -> collections.Counter:
-    """Result writes beyond the first, by cause, from the versions of each result object."""
-    writers = collections.defaultdict(list)  # job -> (worker_id, started_at) of each version, the latest first
-    pages = clients.s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix="results/")
-    versions = [version for page in pages for version in page.get("Versions", [])]
-    for version in sorted(versions, key=lambda v: not v["IsLatest"]):
-        body = clients.s3.get_object(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])["Body"]
-        document = json.loads(body.read())
-        writers[document["job_id"]].append((document["worker_id"], document["started_at"]))
-    outcome = {(a.job_id, a.worker_id): a.outcome for a in attempts}
-    causes = collections.Counter()
-    for job_id, written in writers.items():
-        causes["the same document again (a PUT retried after its response was lost)"] += len(written) - len(set(written))
-        for worker_id, _ in set(written) - {written[0]}:
-            how = outcome.get((job_id, worker_id), "unknown")
-            causes[f"rewritten by a later attempt; the earlier writer's attempt ended: {how}"] += 1
-    return +causes
-
-
-@dataclasses.dataclass
-class Findings:
-    job_ids: list[str]
-    messages: int
-    records: dict[str, dict | None]
-    attempts: list[Attempt]
-    kills: list[Kill]
-    fleet: Fleet
-    events: list[dict]
-    result_rewrites: collections.Counter
-    dead_letters: int
-    proxy: FaultProxy | None
-    wall_s: float
-    log_dir: pathlib.Path
-
-    def lost(self) -> list[str]:
-        return [job_id for job_id, r in self.records.items() if not r or r["status"] not in FINAL_STATES]
-
-    def republished(self) -> tuple[collections.Counter, collections.Counter]:
-        """Events published again, by job: by botocore after the proxy dropped a Publish's response,
-        and by a worker that saw the job ended but its event not yet marked published."""
-        faults = self.proxy.faults_of("sns", "Publish", DROPPED_AFTER) if self.proxy else []
-        retried = collections.Counter(json.loads(f.call.params()["Message"])["job_id"] for f in faults)
-        redelivered = collections.Counter(e["job_id"] for w in self.fleet.workers for e in w.entries
-                                          if e["message"] == EVENT_REPUBLISHED)
-        return retried, redelivered
-
-    def kill_survived(self, kill: Kill) -> bool:
-        """The job in hand still ended, and a SIGTERM ended the process with status 0."""
-        worker = next(w for w in self.fleet.workers if w.name == kill.worker)
-        exited_cleanly = kill.signal == "SIGKILL" or worker.process.returncode == 0
-        return exited_cleanly and kill.job_id not in self.lost()
-
-
-def report(run: Findings) -> bool:
-    """Prints the figures; returns whether the run met the target."""
-    statuses = collections.Counter(r["status"] for r in run.records.values() if r)
-    lost = run.lost()
-    events = collections.Counter(e["job_id"] for e in run.events)
-    wrong_events = [e for e in run.events if (run.records.get(e["job_id"]) or {}).get("status") != e["status"]]
-    retried, redelivered = run.republished()
-    explained = retried + redelivered
-    extra_events = {job_id: n - 1 for job_id, n in events.items() if n > 1}
-    unexplained = {job_id: n - explained[job_id] for job_id, n in extra_events.items() if n > explained[job_id]}
-    without_event = [job_id for job_id in run.job_ids if job_id not in lost and not events[job_id]]
-    overlaps = concurrent_runs(run.attempts)
-    survived = [k for k in run.kills if run.kill_survived(k)]
-    signals = collections.Counter(k.signal for k in run.kills)
-    sigterm_exits = [w.exited_at - w.signalled.at for w in run.fleet.workers
-                     if w.signalled and w.signalled.signal == "SIGTERM" and w.exited_at]
-    attempts = max((r.get("attempts", 0) for r in run.records.values() if r), default=0)
-
-    print(f"jobs submitted:             {len(run.job_ids)} ({run.messages} messages, duplicates included)")
-    print(f"SUCCEEDED / FAILED:         {statuses['SUCCEEDED']} / {statuses['FAILED']}")
-    print(f"lost (no end state):        {len(lost)}{_listed(lost)} (dead-letter queue: {run.dead_letters})")
-    print(f"duplicate result writes:    {sum(run.result_rewrites.values())}")
-    for cause, n in run.result_rewrites.items():
-        print(f"    {n}: {cause}")
-    print(f"duplicate events:           {sum(extra_events.values())}{_listed(extra_events)}")
-    print(f"    possible causes: a Publish retried after its response was lost {dict(retried)}; published by a "
-          f"worker that found the event not yet marked published {dict(redelivered)}; unexplained: "
-          f"{unexplained or 0}; with a wrong status: {len(wrong_events)}")
-    print(f"jobs with no event:         {len(without_event)}{_listed(without_event)}")
-    print(f"run by two workers at once: {len({first.job_id for first, _, _ in overlaps})}")
-    for first, second, seconds in overlaps:
-        print(f"    {first.job_id}: {first.worker} ({first.outcome}) and {second.worker} ({second.outcome}) "
-              f"together for {seconds:.2f} s")
-    print(f"maximum attempts:           {attempts} (attempts ended: "
-          f"{dict(collections.Counter(a.outcome for a in run.attempts))})")
-    print(f"kills survived:             {len(survived)}/{len(run.kills)} ({signals['SIGKILL']} SIGKILL, "
-          f"{signals['SIGTERM']} SIGTERM; {sum(1 for k in run.kills if k.job_id)} mid-job; "
-          f"slowest exit after SIGTERM {max(sigterm_exits, default=0):.1f} s)")
-    print(f"worker crashes:             {len(run.fleet.crashes)}{_listed([w.name for w in run.fleet.crashes])}")
-    if run.proxy:
-        kinds = collections.Counter(f.kind for f in run.proxy.faults)
-        services = collections.Counter(f.call.service for f in run.proxy.faults)
-        print(f"faults injected:            {len(run.proxy.faults)} of {sum(run.proxy.requests.values())} "
-              f"requests {dict(kinds)} {dict(services)}")
-    print(f"wall time:                  {run.wall_s:.1f} s (worker logs: {run.log_dir})")
-    return (not lost and not overlaps and not unexplained and not wrong_events
-            and len(survived) == len(run.kills) and not run.fleet.crashes)
-
-
-def _listed(items) -> str:
-    return f" {dict(items) if isinstance(items, dict) else list(items)}" if items else ""
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, default=3)
@@ -379,7 +229,7 @@ def main() -> int:
     started = time.time()
 
     with EmbeddedAws() as aws:
-        clients = AwsClients.create(aws.region)
+        clients = aws.clients()
         name = f"chaos{uuid.uuid4().hex[:6]}"
         resources = create_resources(clients, name, VISIBILITY_TIMEOUT_S, MAX_RECEIVE_COUNT)
         clients.s3.put_bucket_versioning(Bucket=resources.results_bucket,
@@ -391,7 +241,8 @@ def main() -> int:
         job_ids, messages = submit_jobs(clients, resources, video, args.detectors.split(","), args.jobs, rng)
 
         proxy = FaultProxy(aws.endpoint_url, FaultPlan(args.faults, seed=args.seed)).start() if args.faults else None
-        env = {**os.environ, **resources.environment(), "AWS_ENDPOINT_URL": proxy.url if proxy else aws.endpoint_url,
+        env = {**os.environ, **aws.environment(), **resources.environment(),
+               "AWS_ENDPOINT_URL": proxy.url if proxy else aws.endpoint_url,
                "VIDEOSCAN_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT_S), "VIDEOSCAN_STOP_GRACE_S": str(STOP_GRACE_S),
                "VIDEOSCAN_LOG_FORMAT": "json", "VIDEOSCAN_LOG_LEVEL": "INFO"}
         fleet = Fleet(args.workers, env, log_dir)

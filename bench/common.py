@@ -161,10 +161,13 @@ def load() -> str:
     return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
-def arguments(description: str) -> argparse.Namespace:
+def arguments(description: str, extra: Sequence[tuple[str, type, object, str]] = ()) -> argparse.Namespace:
+    """--quick, --rounds, and a bench's own (flag, type, default, help) options."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="shorter videos: a smoke run, not figures to report")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (medians need at least 3)")
+    for flag, kind, default, explanation in extra:
+        parser.add_argument(flag, type=kind, default=default, help=explanation)
     args = parser.parse_args()
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")

@@ -68,7 +68,7 @@ def main() -> None:
 def _score(detector, frames, rgb_frames) -> Tally:
     tally = Tally(BANDS)
     for frame, rgb in zip(frames, rgb_frames):
-        faces = detector.detect([rgb])[0]
+        faces = detector.detect([rgb])[0].detections
         height, width = rgb.shape[:2]
         boxes = np.asarray([[f.box.left * width, f.box.top * height, (f.box.left + f.box.width) * width,
                              (f.box.top + f.box.height) * height] for f in faces]).reshape(-1, 4)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from worker.association import iou_matrix
+from worker.analysis.association import iou_matrix
 
 ALPHAS = np.arange(0.05, 0.96, 0.05)
 Frames = dict[int, tuple[np.ndarray, np.ndarray]]  # frame -> (ids (n,), boxes (n, 4) left/top/width/height)

@@ -24,7 +24,7 @@ import numpy as np
 
 from common import (HAMILTON, VTEST, arguments, bench_script, data_video, footer, header, interleaved, median,
                     paired_ratio, run_process, verdict, video_copy, videoscan)
-from worker.association import assign, iou_matrix
+from worker.analysis.association import assign, iou_matrix
 
 INTERVAL = 5
 MATCH_IOU = 0.5
@@ -122,7 +122,7 @@ def _shifted(result: dict) -> dict:
 
 
 def _boxes(detections: list[dict], label: str) -> np.ndarray:
-    """(n, 4) centre/size boxes, as worker.association's IoU takes them."""
+    """(n, 4) centre/size boxes, as worker.analysis.association's IoU takes them."""
     boxes = [d["box"] for d in detections if d["label"] == label]
     return np.array([[b["left"] + b["width"] / 2, b["top"] + b["height"] / 2, b["width"], b["height"]]
                      for b in boxes]).reshape(-1, 4)

@@ -1,6 +1,6 @@
 """The queue path against `videoscan analyze` on the 8x copy of vtest.avi (human): wall-time ratio.
 
-The queue path runs against moto's server on loopback (worker.embedded_aws). The video is uploaded
+The queue path runs against moto's server on loopback (worker.aws.embedded). The video is uploaded
 once; each round sends a job message with boto3 and runs `videoscan run --drain` in a new process,
 which receives it, claims the job in DynamoDB, downloads the video from S3, analyses it writing
 progress to DynamoDB, uploads detections.json, records the end, and then polls the queue once more
@@ -27,9 +27,8 @@ import uuid
 
 from common import (VTEST, arguments, footer, header, interleaved, median, paired_ratio, run_process, verdict,
                     video_copy, videoscan)
-from worker.aws import AwsClients
-from worker.embedded_aws import EmbeddedAws, create_resources
-from worker.jobs import JobStore
+from worker.aws.embedded import EmbeddedAws, create_resources
+from worker.aws.jobs import JobStore
 
 TARGET = 1.05  # queue path against analyze, same video
 
@@ -42,7 +41,7 @@ def main() -> None:
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server would log every request
     with EmbeddedAws() as stack, tempfile.TemporaryDirectory() as workdir:
-        clients = AwsClients.create(stack.region)
+        clients = stack.clients()
         resources = create_resources(clients, f"bench{uuid.uuid4().hex[:8]}")
         jobs = JobStore(clients.dynamodb, resources.jobs_table)
         clients.s3.upload_file(str(video), resources.results_bucket, f"videos/{video.name}")
@@ -53,7 +52,7 @@ def main() -> None:
             clients.sqs.send_message(QueueUrl=resources.queue_url, MessageBody=json.dumps(
                 {"video": video_uri, "detectors": ["human"], "job_id": job_id}))
             started = time.time()
-            run = run_process(videoscan("run", "--drain"), env=resources.environment())
+            run = run_process(videoscan("run", "--drain"), env={**stack.environment(), **resources.environment()})
             record = jobs.get(job_id)
             if record is None or record["status"] != "SUCCEEDED":
                 raise RuntimeError(f"job {job_id} did not succeed: {record}")

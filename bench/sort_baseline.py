@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from worker.association import iou_matrix
+from worker.analysis.association import iou_matrix
 
 IOU_MIN = 0.3
 MAX_AGE = 1

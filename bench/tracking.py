@@ -1,7 +1,7 @@
 """Tracking accuracy with py-motmetrics on MOT15 sequences, the project's tracker against SORT, and its cost.
 
 Feeds the public detections (`det.txt`, MOTChallenge CSV) of each sequence in `mot15_dev` frame by
-frame through `worker.tracking.MultiTracker`, writes its tracks in the same format, and scores them
+frame through `worker.analysis.tracking.MultiTracker`, writes its tracks in the same format, and scores them
 against `gt.txt` (MOTA, IDF1, ID switches, false positives, misses with py-motmetrics as the
 MOTChallenge benchmark counts them; HOTA from `hota.py`), next to SORT (`sort_baseline.py`) on the same
 detections. Two settings: every frame a detector frame, and every fifth frame (the tracker carries
@@ -30,7 +30,7 @@ from hota import hota
 from sort_baseline import Sort
 from detectors import Box, Detection
 from detectors.base import WEAK_SHARE
-from worker.tracking import MultiTracker
+from worker.analysis.tracking import MultiTracker
 
 SEQUENCES = ("TUD-Campus", "TUD-Stadtmitte")
 WIDTH, HEIGHT, FRAME_MS = 640, 480, 40.0  # both sequences: 640x480 at 25 fps

@@ -1,4 +1,4 @@
-"""The detector plug-in kind: one batched `detect` method and the detections it returns."""
+"""The detector plug-in kind (one abstract `detect_batch`; `detect` batches once) and the detections it returns."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ class Detector(abc.ABC):
     """Finds one kind of object in batches of frames.
 
     The pipeline calls `prepare` once per frame in its decode thread (so resizing and
-    colour conversion overlap inference), then `detect` on a batch of prepared frames.
+    colour conversion overlap inference), then `detect` on the prepared frames.
     """
 
     name: str
@@ -91,21 +91,26 @@ class Detector(abc.ABC):
     # How many `detect` calls the pipeline may run at once, on different batches. One unless
     # the detector is safe to call from several threads and gains from it.
     streams: int = 1
-    # Whether it runs on a GPU: the video then gets more decoding threads (see worker.video).
+    # Whether it runs on a GPU: the video then gets more decoding threads (see worker.analysis.video).
     on_gpu: bool = False
 
     def prepare(self, frame_bgr: np.ndarray) -> np.ndarray:
         """Turns an OpenCV BGR frame into this model's input; RGB by default."""
         return cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
 
-    @abc.abstractmethod
-    def detect(self, frames: Sequence[np.ndarray]) -> list[list[Detection]]:
-        """Returns, for each prepared frame, its detections at or above `min_confidence`."""
+    def detect(self, frames: Sequence[np.ndarray]) -> list[Findings]:
+        """Findings (reported and weak) for each prepared frame; the one place that splits
+        frames into batches of `batch_size`."""
+        results: list[Findings] = []
+        for start in range(0, len(frames), self.batch_size):
+            results.extend(self.detect_batch(frames[start : start + self.batch_size]))
+        return results
 
-    def detect_with_weak(self, frames: Sequence[np.ndarray]) -> list[Findings]:
-        """For each prepared frame, its detections and its weak detections (those scored at or
-        above `weak_floor`, under `min_confidence`). A detector that cannot tell has none."""
-        return [Findings(found) for found in self.detect(frames)]
+    @abc.abstractmethod
+    def detect_batch(self, frames: Sequence[np.ndarray]) -> list[Findings]:
+        """Findings for each frame of one batch of at most `batch_size` prepared frames: its
+        detections at or above `min_confidence`, and its weak ones (at or above `weak_floor`).
+        A detector that cannot tell has no weak ones."""
 
     @property
     def weak_floor(self) -> float:

@@ -14,11 +14,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from detectors import tf_runtime
-from detectors.base import Detection, Detector, Findings
+from detectors.base import Detector, Findings
 from detectors.blazeface import BlazeFace
 from detectors.face_findings import findings_from_rows
 from detectors.mtcnn_refine import MtcnnRefiner
-from worker.cores import usable_cores
+from detectors.cores import usable_cores
 
 # Proposals BlazeFace passes on: far below MediaPipe's own 0.5, so that small faces, which it
 # scores low, reach RNet and ONet, which decide (see BENCHMARKS.md, faces).
@@ -52,14 +52,3 @@ class BlazeFaceMtcnnDetector(Detector):
         rows = self._refiner.refine(frames, self._blazeface.propose(frames), self._above_weak_floor)
         height, width = frames[0].shape[:2]
         return findings_from_rows(rows, len(frames), height, width, self.label, self._above_min_confidence)
-
-    # Today's Detector interface, in batches of `batch_size`.
-    def detect_with_weak(self, frames: Sequence[np.ndarray]) -> list[Findings]:
-        results: list[Findings] = []
-        for start in range(0, len(frames), self.batch_size):
-            results += self.detect_batch(frames[start : start + self.batch_size])
-        return results
-
-    def detect(self, frames: Sequence[np.ndarray]) -> list[list[Detection]]:
-        return [found.detections for found in self.detect_with_weak(frames)]
-

@@ -10,9 +10,9 @@ import numpy as np
 from mtcnn import MTCNN
 
 from detectors import tf_runtime
-from detectors.base import Detection, Detector, Findings
+from detectors.base import Detector, Findings
+from detectors.errors import UnknownDetector
 from detectors.face_findings import findings_from_rows
-from worker.errors import UnknownDetector
 
 DEFAULT_MODEL = "blazeface-mtcnn"
 MODELS = ("blazeface-mtcnn", "mtcnn")
@@ -49,20 +49,11 @@ class FaceDetector(Detector):
         self._above_weak_floor = float(np.nextafter(self.weak_floor, 0.0))
         self._above_min_confidence = float(np.nextafter(min_confidence, 0.0))
 
-    def detect(self, frames: Sequence[np.ndarray]) -> list[list[Detection]]:
-        """Runs MTCNN on batches of one video's frames (all of one size)."""
-        return [found.detections for found in self.detect_with_weak(frames)]
-
-    def detect_with_weak(self, frames: Sequence[np.ndarray]) -> list[Findings]:
+    def detect_batch(self, frames: Sequence[np.ndarray]) -> list[Findings]:
+        """Runs MTCNN on one batch of one video's frames (all of one size)."""
         if len({frame.shape for frame in frames}) > 1:
             # mtcnn pads mixed sizes to one and then shifts boxes back by the wrong image's padding.
-            return [self.detect_with_weak([frame])[0] for frame in frames]
-        results: list[Findings] = []
-        for start in range(0, len(frames), self.batch_size):
-            results += self._detect_batch(frames[start : start + self.batch_size])
-        return results
-
-    def _detect_batch(self, frames: Sequence[np.ndarray]) -> list[Findings]:
+            return [self.detect_batch([frame])[0] for frame in frames]
         # Given a list, mtcnn runs one batch. Its "numpy" output is one array for the whole batch,
         # rows [frame index, x1, y1, x2, y2, confidence, 5 landmark x, 5 landmark y], and simply
         # empty when no frame has a face (mtcnn then catches TensorFlow's InvalidArgumentError).

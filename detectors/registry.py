@@ -6,7 +6,7 @@ import importlib
 from typing import Any
 
 from detectors.base import Detector
-from worker.errors import UnknownDetector
+from detectors.errors import UnknownDetector
 
 # name -> "module:callable" building it from its options
 DETECTORS = {

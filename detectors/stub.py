@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from detectors.base import Box, Detection, Detector
+from detectors.base import Box, Detection, Detector, Findings
 
 
 class StubDetector(Detector):
@@ -28,10 +28,10 @@ class StubDetector(Detector):
     def prepare(self, frame_bgr: np.ndarray) -> np.ndarray:
         return cv2.resize(frame_bgr, (32, 32), interpolation=cv2.INTER_AREA)
 
-    def detect(self, frames: Sequence[np.ndarray]) -> list[list[Detection]]:
+    def detect_batch(self, frames: Sequence[np.ndarray]) -> list[Findings]:
         results = []
         for frame in frames:
             confidence = round(float(frame.mean()) / 255.0, 4)
             box = Box(0.25, 0.25, 0.5, 0.5)
-            results.append([Detection(self.label, confidence, box)] if confidence >= self.min_confidence else [])
+            results.append(Findings([Detection(self.label, confidence, box)] if confidence >= self.min_confidence else []))
         return results

@@ -7,7 +7,7 @@ import logging
 
 import tensorflow as tf
 
-from worker.cores import usable_cores
+from detectors.cores import usable_cores
 
 log = logging.getLogger(__name__)
 

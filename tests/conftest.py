@@ -6,14 +6,14 @@ import os
 import pathlib
 import uuid
 
-import cv2
-import numpy as np
 import pytest
 
-from worker.aws import AwsClients
+from worker.aws.clients import AwsClients
 from worker.config import Settings
-from worker.detector_pool import DetectorPool
-from worker.embedded_aws import EmbeddedAws, create_resources
+from worker.analysis.detector_pool import DetectorPool
+from worker.aws.embedded import EmbeddedAws, create_resources
+from support.helpers import write_test_video
+from worker.options import DetectorSpec
 from worker.worker import Worker
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -21,14 +21,23 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="session")
 def embedded_aws():
-    """One moto server for the whole run; each test makes its own uniquely named resources."""
-    with EmbeddedAws() as stack:
+    """One moto server for the whole run; each test makes its own uniquely named resources.
+
+    The project's code gets its clients from the stack. The `videoscan` and `aws` commands the
+    tests start, and plain boto3 clients made in tests, find it as a user's would: through the
+    environment, set here for the whole run.
+    """
+    with EmbeddedAws() as stack, pytest.MonkeyPatch.context() as patch:
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+            patch.delenv(name, raising=False)
+        for name, value in stack.environment().items():
+            patch.setenv(name, value)
         yield stack
 
 
 @pytest.fixture
 def clients(embedded_aws) -> AwsClients:
-    return AwsClients.create(embedded_aws.region)
+    return embedded_aws.clients()
 
 
 @pytest.fixture
@@ -59,20 +68,6 @@ def make_worker(clients, detector_pool):
     return make
 
 
-def write_test_video(path, frames: int = 24, size: tuple[int, int] = (160, 120), fps: float = 12.0) -> str:
-    """A real MPEG-4 file: a bright square sliding over a dark, slowly brightening background."""
-    width, height = size
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
-    assert writer.isOpened(), f"OpenCV cannot write {path}"
-    for i in range(frames):
-        frame = np.full((height, width, 3), 20 + (4 * i) % 200, np.uint8)
-        x = int(i * (width - 30) / max(frames - 1, 1))
-        frame[height // 3: height // 3 + 30, x: x + 30] = 230
-        writer.write(frame)
-    writer.release()
-    return str(path)
-
-
 @pytest.fixture
 def small_video(tmp_path) -> str:
     return write_test_video(tmp_path / "small.mp4")
@@ -93,18 +88,16 @@ def data_dir() -> pathlib.Path:
 @pytest.fixture(scope="session")
 def human_detector(detector_pool):
     """The default human detector: the packaged SSDLite graph, confidence 0.5 (built once per run)."""
-    return detector_pool.get(["human"])[0]
+    return detector_pool.get([DetectorSpec("human")])[0]
 
 
 @pytest.fixture(scope="session")
 def face_detector(detector_pool):
     """The default face detector: BlazeFace proposals refined by ONet, confidence 0.9 (built once per run)."""
-    return detector_pool.get(["face"])[0]
+    return detector_pool.get([DetectorSpec("face")])[0]
 
 
 @pytest.fixture(scope="session")
-def mtcnn_face_detector():
+def mtcnn_face_detector(detector_pool):
     """The `face:mtcnn` detector, confidence 0.9 (built once per run)."""
-    from detectors import build_detector
-
-    return build_detector("face", model="mtcnn")
+    return detector_pool.get([DetectorSpec("face", model="mtcnn")])[0]

@@ -14,16 +14,17 @@ import time
 import pytest
 
 from detectors.stub import StubDetector
-from helpers import drain_until, queue_depth, receive_events, send, subscribe_queue, upload, wait_for
-from test_signals import GatedDetector
-from worker.config import Settings
-from worker.detector_pool import DetectorPool
-from worker.embedded_aws import create_resources
+from support.helpers import drain_until, queue_depth, receive_events, send, subscribe_queue, upload, wait_for
+from support.doubles import GatedDetector
+from worker.config import MIN_VISIBILITY_TIMEOUT_S, Settings
+from worker.analysis.detector_pool import DetectorPool
+from worker.aws.embedded import create_resources
 from worker.errors import LeaseLost
-from worker.heartbeat import Heartbeat
-from worker.jobs import JobStore
+from worker.aws.heartbeat import Heartbeat
+from worker.aws.jobs import JobStore
+from worker.outcome import Outcome, Reason
 from worker.message import parse_request
-from worker.task_protection import TaskProtection
+from worker.aws.task_protection import TaskProtection
 from worker.workdir import TEMP_PREFIX
 from worker.worker import Worker
 
@@ -83,12 +84,12 @@ def test_duplicate_deliveries_to_several_workers_run_the_job_once(clients, fast_
     for _ in range(3):
         send(clients, fast_resources, {"video": video, "detectors": ["stub"], "job_id": "dup"})
     jobs = JobStore(clients.dynamodb, fast_resources.jobs_table)
-    outcomes: list[str] = []
+    reasons: list[Reason] = []
 
     class Recording(Worker):
         def handle(self, message):
             outcome = super().handle(message)
-            outcomes.append(outcome)
+            reasons.append(outcome.reason)
             return outcome
 
     def work():
@@ -102,8 +103,8 @@ def test_duplicate_deliveries_to_several_workers_run_the_job_once(clients, fast_
         thread.join()
 
     # then it ran once: one success, the duplicates settled without work, one result, one event
-    assert outcomes.count("SUCCEEDED") == 1
-    assert set(outcomes) <= {"SUCCEEDED", "DUPLICATE", "BUSY"} and outcomes.count("DUPLICATE") == 2
+    assert reasons.count(Reason.SUCCEEDED) == 1
+    assert set(reasons) <= {Reason.SUCCEEDED, Reason.DUPLICATE, Reason.BUSY} and reasons.count(Reason.DUPLICATE) == 2
     assert jobs.get("dup")["attempts"] == 1
     assert result_versions(clients, fast_resources, "dup") == 1
     assert [e["job_id"] for e in receive_events(clients, events)] == ["dup"]
@@ -119,17 +120,24 @@ def test_a_job_lasting_many_visibility_timeouts_is_never_handed_to_another_worke
     running = threading.Thread(target=worker.run, kwargs={"drain": True})
     running.start()
     gated.started.wait(timeout=30)
+    jobs = JobStore(clients.dynamodb, fast_resources.jobs_table)
+    first = jobs.get("long")
 
-    # when another consumer polls the queue all that time, it never receives the message
+    # when another consumer polls the queue all that time, it never receives the message,
+    # and the job stays held by the same attempt under a lease that never lapses
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         stolen = clients.sqs.receive_message(QueueUrl=fast_resources.queue_url, WaitTimeSeconds=1)
         assert "Messages" not in stolen, "the message became visible while its job ran"
+        held = jobs.get("long")
+        assert (held["status"], held["attempt_id"]) == ("RUNNING", first["attempt_id"])
+        assert held["lease_until"] >= time.time() - 1, "the lease lapsed while its job ran"
     gated.proceed.set()
     running.join()
 
     # then the job ran once, and its lease was renewed while it ran
-    record = JobStore(clients.dynamodb, fast_resources.jobs_table).get("long")
+    assert held["lease_until"] >= first["lease_until"] + 5
+    record = jobs.get("long")
     assert record["status"] == "SUCCEEDED" and record["attempts"] == 1
 
 
@@ -139,7 +147,7 @@ def test_a_worker_that_lost_its_lease_stops_without_writing_anything(clients, fa
     send(clients, fast_resources, {"video": video, "detectors": ["stub"], "job_id": "taken"})
     gated = GatedDetector()
     worker = worker_with(clients, gated)
-    outcome: list[str] = []
+    outcome: list[Outcome] = []
     running = threading.Thread(target=lambda: outcome.append(worker.handle(worker.queue.receive(1, 2))))
     running.start()
     gated.started.wait(timeout=30)
@@ -151,7 +159,7 @@ def test_a_worker_that_lost_its_lease_stops_without_writing_anything(clients, fa
     running.join()
 
     # then it stops: no result, and the record still belongs to the new owner
-    assert outcome == ["LOST"]
+    assert outcome == [Outcome.leave(Reason.LOST)]
     record = JobStore(clients.dynamodb, fast_resources.jobs_table).get("taken")
     assert (record["status"], record["attempt_id"], record["attempts"]) == ("RUNNING", new_owner.attempt_id, 2)
     assert result_versions(clients, fast_resources, "taken") == 0
@@ -164,8 +172,9 @@ class ExplodingDetector(StubDetector):
 
 def test_a_poison_job_fails_on_its_last_attempt_and_ends_in_the_dead_letter_queue(clients, small_video, monkeypatch):
     # given a job that hits a bug on every attempt, on a queue that dead-letters after 2 receives
-    resources = create_resources(clients, f"poison{os.urandom(4).hex()}", visibility_timeout=1, max_receive_count=2)
-    for name, value in {**resources.environment(), "VIDEOSCAN_VISIBILITY_TIMEOUT": "1"}.items():
+    resources = create_resources(clients, f"poison{os.urandom(4).hex()}", visibility_timeout=MIN_VISIBILITY_TIMEOUT_S,
+                                 max_receive_count=2)
+    for name, value in {**resources.environment(), "VIDEOSCAN_VISIBILITY_TIMEOUT": str(MIN_VISIBILITY_TIMEOUT_S)}.items():
         monkeypatch.setenv(name, value)
     events = subscribe_queue(clients, resources.topic_arn, resources.jobs_table + "-events")
     video = upload(clients, resources.results_bucket, "in/small.mp4", small_video)

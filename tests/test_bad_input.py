@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from helpers import queue_depth, send, upload
-from worker.embedded_aws import create_resources
-from worker.jobs import JobStore
+from support.helpers import queue_depth, send, upload
+from worker.config import MIN_VISIBILITY_TIMEOUT_S
+from worker.aws.embedded import create_resources
+from worker.aws.jobs import JobStore
 
 
 def test_each_bad_job_fails_with_its_code_and_a_good_job_after_them_succeeds(
@@ -61,15 +62,17 @@ def test_each_bad_job_fails_with_its_code_and_a_good_job_after_them_succeeds(
 
 
 def test_a_body_that_is_not_a_job_ends_in_the_dead_letter_queue(clients, make_worker, monkeypatch):
-    # given a queue that moves a message to its DLQ after one receive, and a 1-second visibility
-    resources = create_resources(clients, "notjob", visibility_timeout=1, max_receive_count=1)
+    # given a queue that moves a message to its DLQ after one receive, and the shortest visibility allowed
+    resources = create_resources(clients, "notjob", visibility_timeout=MIN_VISIBILITY_TIMEOUT_S, max_receive_count=1)
     clients.sqs.send_message(QueueUrl=resources.queue_url, MessageBody="[1, 2, 3]")
 
     # when a worker drains the queue
-    make_worker(queue_url=resources.queue_url, jobs_table=resources.jobs_table, visibility_timeout=1).run(drain=True)
+    make_worker(queue_url=resources.queue_url, jobs_table=resources.jobs_table,
+                visibility_timeout=MIN_VISIBILITY_TIMEOUT_S).run(drain=True)
 
     # then the message was left alone: once visible again, SQS moves it to the dead-letter queue
-    assert clients.sqs.receive_message(QueueUrl=resources.queue_url, WaitTimeSeconds=3).get("Messages") is None
+    wait_s = MIN_VISIBILITY_TIMEOUT_S + 2
+    assert clients.sqs.receive_message(QueueUrl=resources.queue_url, WaitTimeSeconds=wait_s).get("Messages") is None
     moved = clients.sqs.receive_message(QueueUrl=resources.dead_letter_queue_url, WaitTimeSeconds=3)["Messages"]
     assert [m["Body"] for m in moved] == ["[1, 2, 3]"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import videoscan
-from worker.cores import usable_cores
+from support.helpers import videoscan
+from detectors.cores import usable_cores
 from worker.gpu import GpuReport
 
 

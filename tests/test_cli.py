@@ -7,12 +7,18 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 
 import pytest
 
-from contract_checks import assert_contract_result
-from helpers import queue_depth, read_result, receive_events, subscribe_queue, upload, videoscan
-from worker.jobs import JobStore
+from support.contract_checks import assert_contract_result
+from support.doubles import GatedDetector
+from support.fault_proxy import FaultPlan, FaultProxy
+from support.helpers import queue_depth, read_result, receive_events, subscribe_queue, upload, videoscan, wait_for
+from worker.analysis.detector_pool import DetectorPool
+from worker.aws.jobs import JobStore
+from worker.message import parse_request
+from worker.worker import Worker
 
 
 def test_submit_twice_with_one_client_token_gives_one_job_and_one_result(clients, resources, small_video, tmp_path):
@@ -57,6 +63,9 @@ def test_submit_twice_with_one_client_token_gives_one_job_and_one_result(clients
     (["submit", "s3://b/k.mp4", "--detectors", "dog"], {}, "unknown detector"),
     (["submit", "s3://b/k.mp4"], {"VIDEOSCAN_QUEUE_URL": ""}, "VIDEOSCAN_QUEUE_URL"),
     (["status", "../../etc"], {}, "not a valid job id"),
+    (["status", "nl\n"], {}, "not a valid job id"),
+    (["run", "--drain"], {"VIDEOSCAN_VISIBILITY_TIMEOUT": "0"}, "VIDEOSCAN_VISIBILITY_TIMEOUT must be within 2..43200"),
+    (["run", "--drain"], {"VIDEOSCAN_VISIBILITY_TIMEOUT": "1"}, "VIDEOSCAN_VISIBILITY_TIMEOUT must be within 2..43200"),
     (["analyze", "/no/such/file.mp4"], {}, "no such file"),
     (["status"], {}, "job_id"),
     (["frobnicate"], {}, "invalid choice"),
@@ -68,11 +77,48 @@ def test_bad_usage_exits_2_with_a_reason(resources, args, env, reason):
     assert result.stdout == ""
 
 
+@pytest.mark.parametrize("args, named", [
+    (["--sample-every", "1e38"], "--sample-every"),
+    (["--sample-every", "1" + "0" * 40], "sample_every"),
+    (["--detect-every", "99999999999999999999999"], "detect_every"),
+    (["--min-confidence", "1e-200"], "min_confidence"),
+])
+def test_submit_with_huge_or_tiny_numbers_exits_2_with_one_line_naming_the_option(resources, args, named):
+    result = videoscan("submit", f"s3://{resources.results_bucket}/in/a.mp4", *args)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert len(result.stderr.splitlines()) == 1 and named in result.stderr, result.stderr
+    assert "Error" not in result.stderr and "Rounded" not in result.stderr
+
+
 def test_results_of_an_unknown_or_failed_job_exit_1(clients, resources):
     assert videoscan("results", "no-such-job").returncode == 1
     JobStore(clients.dynamodb, resources.jobs_table).fail_unclaimed("bad-1", "a-1", "INVALID_MESSAGE", "video is required")
     failed = videoscan("results", "bad-1")
     assert failed.returncode == 1 and "INVALID_MESSAGE" in failed.stderr
+
+
+TERMINAL_CONTROLS = ("\x1b", "\x07", "\x9b", "\x90")
+
+
+def test_results_and_status_never_print_terminal_controls_from_stored_text(clients, resources):
+    # given records and a result written by some other tool, with escape sequences in their text
+    jobs = JobStore(clients.dynamodb, resources.jobs_table)
+    jobs.fail_unclaimed("painted", "a-1", "INVALID_MESSAGE", "bad \x1b]0;pwned\x07 \x1b[2J\nforged line")
+    document = {"job_id": "forged", "tag": "\x9b31m\x90red", "frames": []}
+    clients.s3.put_object(Bucket=resources.results_bucket, Key="results/forged/detections.json",
+                          Body=json.dumps(document, ensure_ascii=False).encode(), ContentType="application/json")
+    jobs.create(parse_request({"video": "s3://videos/a.mp4"}, "forged"))
+    lease = jobs.claim("forged", "w", 60)
+    jobs.succeed(lease, f"s3://{resources.results_bucket}/results/forged/detections.json", 0)
+
+    # when they are shown
+    failed, fetched = videoscan("results", "painted"), videoscan("results", "forged")
+    shown = [failed.stderr, fetched.stdout, videoscan("status", "painted").stdout, videoscan("status", "forged").stdout]
+
+    # then no control character reaches the terminal, the reason stays one line, the document the same JSON
+    assert not [c for text in shown for c in TERMINAL_CONTROLS if c in text]
+    assert len(failed.stderr.splitlines()) == 1 and "pwned" in failed.stderr
+    assert json.loads(fetched.stdout) == document
 
 
 @pytest.mark.slow
@@ -105,18 +151,28 @@ def test_a_job_sent_with_the_plain_aws_cli_is_processed(clients, resources, data
     assert queue_depth(clients, resources.dead_letter_queue_url) == 0
 
 
-def test_status_watch_follows_a_job_until_it_ends(clients, resources, small_video, make_worker):
-    # given a submitted job and `status --watch` following it
+def test_status_watch_follows_a_running_job_until_it_ends(clients, resources, settings, embedded_aws, small_video):
+    # given a job a worker holds RUNNING, and `status --watch` following it (through a counting proxy)
     video = upload(clients, resources.results_bucket, "in/small.mp4", small_video)
     job_id = videoscan("submit", video, "--detectors", "stub").stdout.strip()
-    watch = subprocess.Popen([sys.executable, "-m", "worker", "status", job_id, "--watch", "--interval", "0.2"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    gated = GatedDetector()
+    worker = Worker(settings, clients, pool=DetectorPool(build=lambda name, **options: gated))
+    running = threading.Thread(target=worker.run, kwargs={"drain": True})
+    running.start()
+    assert gated.started.wait(timeout=30)
+    with FaultProxy(embedded_aws.endpoint_url, FaultPlan(0.0)) as proxy:
+        watch = subprocess.Popen([sys.executable, "-m", "worker", "status", job_id, "--watch", "--interval", "0.2"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 env={**os.environ, "AWS_ENDPOINT_URL": proxy.url})
 
-    # when a worker runs it
-    make_worker().run(drain=True)
+        # when the watcher has read the RUNNING record at least twice, and then the job ends
+        wait_for(lambda: proxy.requests["dynamodb"] >= 2 or watch.poll() is not None, 60, "the watcher to poll")
+        assert watch.poll() is None, "the watcher stopped while the job was running"
+        gated.proceed.set()
+        running.join()
 
-    # then the watcher returns once the job has ended, with its final record
-    out, err = watch.communicate(timeout=60)
+        # then the watcher returns once the job has ended, with its final record
+        out, err = watch.communicate(timeout=60)
     assert watch.returncode == 0, err
     assert json.loads(out)["status"] == "SUCCEEDED"
 

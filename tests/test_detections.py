@@ -12,7 +12,10 @@ import pytest
 
 from detectors import Box, Detection, build_detector, detector_names
 from detectors.stub import StubDetector
-from worker.errors import UnknownDetector
+from detectors.errors import UnknownDetector
+from worker import errors
+from worker.analysis.detector_pool import DetectorPool
+from worker.options import DetectorSpec
 
 FACE_LANDMARKS = {
     "left_eye": (0.41, 0.12),
@@ -106,23 +109,31 @@ def test_the_factory_builds_the_stub_with_its_options():
     assert isinstance(detector, StubDetector)
     assert (detector.min_confidence, detector.batch_size) == (0.25, 3)
     frame = np.full((48, 64, 3), 128, np.uint8)
-    assert detector.detect([detector.prepare(frame)])[0][0].label == "object"
+    assert detector.detect([detector.prepare(frame)])[0].detections[0].label == "object"
 
 
 def test_an_unknown_detector_name_is_rejected_with_the_known_names():
     with pytest.raises(UnknownDetector) as raised:
         build_detector("cat")
 
-    assert raised.value.code == "UNKNOWN_DETECTOR"
     assert all(name in str(raised.value) for name in ["face", "human", "stub"])
     assert detector_names() == ["face", "human", "stub"]
 
 
+def test_the_worker_gives_a_detector_error_the_contracts_code():
+    with pytest.raises(errors.UnknownDetector) as raised:
+        DetectorPool().get([DetectorSpec("cat")])
+
+    assert raised.value.code == "UNKNOWN_DETECTOR" and "'cat'" in str(raised.value)
+    assert isinstance(raised.value.__cause__, UnknownDetector)
+
+
 def test_importing_the_detectors_and_using_the_stub_does_not_import_tensorflow():
     script = (
-        "import sys, numpy, detectors, detectors.registry, detectors.stub, worker, worker.errors\n"
+        "import sys, numpy, detectors, detectors.registry, detectors.stub\n"
         "detectors.build_detector('stub').detect([numpy.zeros((32, 32, 3), numpy.uint8)])\n"
         "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] in ('worker', 'boto3', 'botocore')], 'imported'\n"
     )
 
     subprocess.run([sys.executable, "-c", script], cwd=pathlib.Path(__file__).resolve().parent.parent, check=True)

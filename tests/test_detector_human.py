@@ -1,8 +1,9 @@
-"""The human detector on real vtest.avi frames: parity with the packaged graph, batching, user models."""
+"""The human detector on real frames: parity with the packaged graph, batching, user models, views (tiles)."""
 
 from __future__ import annotations
 
 import importlib.resources
+import json
 import os
 import pathlib
 import re
@@ -13,7 +14,8 @@ import cv2
 import numpy as np
 import pytest
 
-from helpers import read_frames
+from support.helpers import MODEL_TOLERANCE, assert_same_detections, read_frames
+from worker.aws.model_fetch import S3ModelFetcher
 
 pytestmark = pytest.mark.slow
 
@@ -30,6 +32,14 @@ def bgr_frames(data_dir) -> list[np.ndarray]:
 @pytest.fixture(scope="module")
 def rgb_frames(bgr_frames) -> list[np.ndarray]:
     return [cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) for frame in bgr_frames]
+
+
+@pytest.fixture(scope="module")
+def squeezed_detector():
+    """Today's view: the whole frame squeezed into the graph's square input (tiles none)."""
+    from detectors.human import HumanDetector
+
+    return HumanDetector(tiles="none")
 
 
 @pytest.fixture(scope="module")
@@ -57,18 +67,20 @@ def corners(detection) -> tuple:
     return box.left, box.top, box.left + box.width, box.top + box.height
 
 
-def assert_same_persons(found, expected, tolerance=1e-6):
+def assert_same_persons(found, expected):
+    """In the same order: both lists are sorted by score. The graph runs frame by frame here and the
+    detector in batches, so on other kernels: within the tolerance, not bit for bit."""
     assert [detection.label for detection in found] == ["person"] * len(expected)
     np.testing.assert_allclose(
         [(*corners(detection), detection.confidence) for detection in found],
         [(*box, score) for box, score in expected],
         rtol=0,
-        atol=tolerance,
+        atol=MODEL_TOLERANCE,
     )
 
 
-def test_the_detector_equals_the_packaged_graph_called_directly(human_detector, rgb_frames, graph):
-    found = human_detector.detect(rgb_frames)
+def test_the_detector_equals_the_packaged_graph_called_directly(squeezed_detector, rgb_frames, graph):
+    found = [findings.detections for findings in squeezed_detector.detect(rgb_frames)]
 
     assert len(found) == len(rgb_frames)
     for persons, frame in zip(found, rgb_frames):
@@ -79,12 +91,11 @@ def test_the_detector_equals_the_packaged_graph_called_directly(human_detector, 
     assert all(isinstance(person.confidence, float) and person.confidence >= 0.5 for persons in found for person in persons)
 
 
-def test_weak_detections_are_the_persons_scored_from_the_weak_floor_to_min_confidence(human_detector, rgb_frames,
+def test_weak_detections_are_the_persons_scored_from_the_weak_floor_to_min_confidence(squeezed_detector, rgb_frames,
                                                                                        graph):
-    found = human_detector.detect_with_weak(rgb_frames)
+    found = squeezed_detector.detect(rgb_frames)
 
-    assert human_detector.weak_floor == pytest.approx(0.25)
-    assert [findings.detections for findings in found] == human_detector.detect(rgb_frames)
+    assert squeezed_detector.weak_floor == pytest.approx(0.25)
     for findings, frame in zip(found, rgb_frames):
         weak = [(box, score) for box, score in direct_persons(graph, frame, min_confidence=0.25) if score < 0.5]
         assert_same_persons(findings.weak, weak)
@@ -111,7 +122,7 @@ def test_prepare_turns_opencv_bgr_into_the_rgb_the_model_wants(human_detector, b
 def test_one_batch_and_frame_by_frame_give_the_same_persons(human_detector, rgb_frames):
     one_batch = human_detector.detect(rgb_frames)
 
-    assert [human_detector.detect([frame])[0] for frame in rgb_frames] == one_batch
+    assert_same_detections([human_detector.detect([frame])[0] for frame in rgb_frames], one_batch)
 
 
 def test_a_short_last_batch_is_padded_and_its_padding_dropped(rgb_frames, human_detector):
@@ -119,7 +130,7 @@ def test_a_short_last_batch_is_padded_and_its_padding_dropped(rgb_frames, human_
 
     in_fours = HumanDetector(batch_size=4).detect(rgb_frames)  # a batch of 4, then one of 2
 
-    assert in_fours == human_detector.detect(rgb_frames)
+    assert_same_detections(in_fours, human_detector.detect(rgb_frames))
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +163,7 @@ def test_a_saved_model_directory_gives_the_same_persons_as_the_default(kind, sav
     detector = HumanDetector(model=str(saved_model_dirs[kind]))
 
     assert detector.model == str(saved_model_dirs[kind])
-    assert detector.detect(rgb_frames[:3]) == human_detector.detect(rgb_frames[:3])
+    assert_same_detections(detector.detect(rgb_frames[:3]), human_detector.detect(rgb_frames[:3]))
 
 
 def test_a_frozen_graph_file_gives_the_same_persons_as_the_default(tmp_path, human_detector, rgb_frames):
@@ -161,6 +172,7 @@ def test_a_frozen_graph_file_gives_the_same_persons_as_the_default(tmp_path, hum
     path = tmp_path / "ssdlite.pb"
     path.write_bytes(PACKAGED_GRAPH.read_bytes())
 
+    # The packaged graph's own bytes, loaded the same way: the same kernels, equal bit for bit.
     assert HumanDetector(model=str(path)).detect(rgb_frames[:2]) == human_detector.detect(rgb_frames[:2])
 
 
@@ -186,10 +198,10 @@ def test_a_saved_model_under_an_s3_prefix_gives_the_same_persons(
         if path.is_file():
             clients.s3.upload_file(str(path), model_bucket, f"models/people/{path.relative_to(root).as_posix()}")
 
-    detector = HumanDetector(model=f"s3://{model_bucket}/models/people/")
+    detector = HumanDetector(model=f"s3://{model_bucket}/models/people/", fetch_model=S3ModelFetcher(clients.s3))
 
     assert detector.model == f"s3://{model_bucket}/models/people/"
-    assert detector.detect(rgb_frames[:2]) == human_detector.detect(rgb_frames[:2])
+    assert_same_detections(detector.detect(rgb_frames[:2]), human_detector.detect(rgb_frames[:2]))
 
 
 def test_a_frozen_graph_object_on_s3_gives_the_same_persons(model_bucket, clients, human_detector, rgb_frames):
@@ -197,14 +209,14 @@ def test_a_frozen_graph_object_on_s3_gives_the_same_persons(model_bucket, client
 
     clients.s3.put_object(Bucket=model_bucket, Key="graphs/ssdlite.pb", Body=PACKAGED_GRAPH.read_bytes())
 
-    detector = HumanDetector(model=f"s3://{model_bucket}/graphs/ssdlite.pb")
+    detector = HumanDetector(model=f"s3://{model_bucket}/graphs/ssdlite.pb", fetch_model=S3ModelFetcher(clients.s3))
 
-    assert detector.detect(rgb_frames[:1]) == human_detector.detect(rgb_frames[:1])
+    assert detector.detect(rgb_frames[:1]) == human_detector.detect(rgb_frames[:1])  # the same graph, as above
 
 
 def test_a_missing_local_model_fails_naming_its_path(tmp_path):
     from detectors.human import HumanDetector
-    from worker.errors import ModelUnavailable
+    from detectors.errors import ModelUnavailable
 
     missing = tmp_path / "no-such-model"
 
@@ -215,7 +227,7 @@ def test_a_missing_local_model_fails_naming_its_path(tmp_path):
 @pytest.mark.parametrize("content", [b"", b"this is not a graph\n", os.urandom(4096)], ids=["empty", "text", "random"])
 def test_a_garbage_model_file_fails_naming_its_path(tmp_path, content):
     from detectors.human import HumanDetector
-    from worker.errors import ModelUnavailable
+    from detectors.errors import ModelUnavailable
 
     path = tmp_path / "model.pb"
     path.write_bytes(content)
@@ -227,21 +239,21 @@ def test_a_garbage_model_file_fails_naming_its_path(tmp_path, content):
 
 def test_a_directory_without_a_model_fails_naming_its_path(tmp_path):
     from detectors.human import HumanDetector
-    from worker.errors import ModelUnavailable
+    from detectors.errors import ModelUnavailable
 
     with pytest.raises(ModelUnavailable, match=re.escape(f"model {tmp_path} is neither")):
         HumanDetector(model=str(tmp_path))
 
 
 @pytest.mark.parametrize("key", ["graphs/missing.pb", "models/missing/"])
-def test_a_missing_s3_model_fails_naming_its_location(model_bucket, key):
+def test_a_missing_s3_model_fails_naming_its_location(model_bucket, clients, key):
     from detectors.human import HumanDetector
-    from worker.errors import ModelUnavailable
+    from detectors.errors import ModelUnavailable
 
     location = f"s3://{model_bucket}/{key}"
 
     with pytest.raises(ModelUnavailable, match=re.escape(f"model {location}")):
-        HumanDetector(model=location)
+        HumanDetector(model=location, fetch_model=S3ModelFetcher(clients.s3))
 
 
 def plain_prune(graph_bytes: bytes):
@@ -269,6 +281,8 @@ def test_resizing_the_batch_at_once_gives_bit_identical_outputs_to_the_graph(dat
     outputs = model(batch)
 
     assert (size.tolist(), true_shape.tolist()) == ([300, 300], [300, 300, 3])
+    # Bit-identical by construction: the same resize kernel on the same batch, then the same graph on
+    # the same shapes, in one process. Another CPU changes both sides alike.
     expected = plain_prune(PACKAGED_GRAPH.read_bytes())(batch)
     assert {name: float(np.abs(outputs[name] - expected[name]).max()) for name in OUTPUT_NAMES} == dict.fromkeys(OUTPUT_NAMES, 0.0)
     assert outputs["num_detections"].tolist() == expected["num_detections"].tolist()
@@ -291,6 +305,120 @@ def test_a_graph_whose_resize_differs_is_called_on_its_image_input(tmp_path, rgb
     outputs = load_model(str(path))(batch)
 
     expected = plain_prune(path.read_bytes())(batch)
+    # The same graph on the same batch in one process: equal bit for bit.
     assert all(np.array_equal(outputs[name], expected[name]) for name in OUTPUT_NAMES)
     default = plain_prune(PACKAGED_GRAPH.read_bytes())(batch)
     assert not np.array_equal(outputs["detection_scores"], default["detection_scores"])
+
+
+# -- views at the model's own aspect (tiles) -------------------------------------------------------
+
+ASPECT_IMAGE = "PennPed00020.jpg"  # three upright walkers, one across the seam of the two squares
+FRAME_SIZE = (1280, 720)
+
+
+def letterboxed(image: np.ndarray) -> tuple[np.ndarray, float, int, int]:
+    """The image scaled to fit a black 16:9 frame, centred, as video shows a photo: (frame, scale, left, top)."""
+    width, height = FRAME_SIZE
+    scale = min(width / image.shape[1], height / image.shape[0])
+    scaled = cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)),
+                        interpolation=cv2.INTER_AREA)
+    left, top = (width - scaled.shape[1]) // 2, (height - scaled.shape[0]) // 2
+    frame = np.zeros((height, width, 3), np.uint8)
+    frame[top : top + scaled.shape[0], left : left + scaled.shape[1]] = scaled
+    return frame, scale, left, top
+
+
+def pixel_corners(detections, width: float, height: float, scale: float = 1.0, left: int = 0,
+                  top: int = 0) -> np.ndarray:
+    """Detections as (x1, y1, x2, y2) pixels of the original image (undoing a letterbox's scale and offset)."""
+    corners = np.array([[d.box.left, d.box.top, d.box.left + d.box.width, d.box.top + d.box.height]
+                        for d in detections]).reshape(-1, 4)
+    return (corners * [width, height, width, height] - [left, top, left, top]) / scale
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    inter = max(min(a[2], b[2]) - max(a[0], b[0]), 0) * max(min(a[3], b[3]) - max(a[1], b[1]), 0)
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+@pytest.fixture(scope="module")
+def street_photo(data_dir) -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(data_dir / "persons_dev" / ASPECT_IMAGE)), cv2.COLOR_BGR2RGB)
+
+
+def test_a_person_letterboxed_into_a_16_9_frame_is_found_as_in_its_own_aspect(human_detector, squeezed_detector,
+                                                                             street_photo):
+    frame, scale, left, top = letterboxed(street_photo)
+
+    own = squeezed_detector.detect([street_photo])[0].detections  # the photo alone: its own aspect
+    in_frame = human_detector.detect([frame])[0].detections  # the default: two squares of the 16:9 frame
+    squeezed = squeezed_detector.detect([frame])[0].detections
+
+    height, width = street_photo.shape[:2]
+    expected = pixel_corners(own, width, height)
+    found = pixel_corners(in_frame, *FRAME_SIZE, scale, left, top)
+    assert len(own) == 3 and len(in_frame) == len(own)
+    pairs = [(max(range(len(found)), key=lambda j: iou(box, found[j])), box) for box in expected]
+    assert sorted(j for j, _ in pairs) == list(range(len(found)))  # one found box per person
+    # The photo alone is squeezed by its own aspect (up to 1.7) and the squares are not: close, not equal.
+    assert all(iou(box, found[j]) >= 0.6 for j, box in pairs)
+    assert all(in_frame[j].confidence >= own[i].confidence - 0.05 for i, (j, _) in enumerate(pairs))
+    assert len(squeezed) < len(own)  # the squeezed 16:9 frame loses people the photo shows
+
+
+def test_overlapping_views_report_each_person_once(human_detector, street_photo):
+    frame, *_ = letterboxed(street_photo)
+
+    findings = human_detector.detect([frame])[0]
+
+    boxes = pixel_corners(findings.detections + findings.weak, *FRAME_SIZE)
+    assert human_detector.views(*FRAME_SIZE)[1].left < boxes[:, 2].max()  # someone is seen by the second square
+    for i in range(len(boxes)):
+        for j in range(i + 1, len(boxes)):
+            assert iou(boxes[i], boxes[j]) < 0.5, "the same person twice"
+
+
+def test_weak_detections_across_views_never_duplicate_a_reported_one(human_detector, rgb_frames):
+    found = human_detector.detect(rgb_frames)
+
+    assert sum(len(findings.weak) for findings in found) >= 6
+    for findings in found:
+        assert all(0.25 <= weak.confidence < 0.5 for weak in findings.weak)
+        assert all(person.confidence >= 0.5 for person in findings.detections)
+        reported = pixel_corners(findings.detections, *FRAME_SIZE)
+        for box in pixel_corners(findings.weak, *FRAME_SIZE):
+            assert all(iou(box, other) < 0.5 for other in reported)
+
+
+@pytest.mark.parametrize("tiles", ["none", "2x2"])
+def test_every_tiles_setting_batches_like_frame_by_frame(tiles, rgb_frames):
+    from detectors.human import HumanDetector
+
+    detector = HumanDetector(tiles=tiles, batch_size=4)
+    in_batches = detector.detect(rgb_frames[:5])  # a batch of 4, then one of 1
+
+    assert in_batches == [detector.detect([frame])[0] for frame in rgb_frames[:5]]
+    assert len(detector.views(*FRAME_SIZE)) == {"none": 1, "2x2": 5}[tiles]
+
+
+def test_videoscan_analyze_passes_tiles_to_the_human_detector(data_dir, tmp_path):
+    from helpers import videoscan
+
+    clip = tmp_path / "vtest-10.mp4"  # consecutive frames: the tracker confirms what it sees again
+    frames = read_frames(data_dir / "vtest.avi", range(10))
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (1280, 720))
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+
+    persons = {}
+    for tiles in ("none", "2x2"):
+        out = tmp_path / f"{tiles}.json"
+        run = videoscan("analyze", str(clip), "-o", str(out), "--detectors", "human", "--tiles", tiles)
+        assert run.returncode == 0, run.stderr
+        persons[tiles] = sum(len(frame["detections"]) for frame in json.loads(out.read_text())["frames"])
+    bad = videoscan("analyze", str(clip), "--tiles", "3x3")
+
+    assert persons["2x2"] > persons["none"] > 0  # the quarter tiles find vtest.avi's small walkers
+    assert bad.returncode == 2 and "--tiles: invalid choice: '3x3'" in bad.stderr

@@ -9,14 +9,14 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from fault_proxy import (DROPPED_AFTER, DROPPED_BEFORE, FAULT_KINDS, INTERNAL_ERROR, THROTTLED, UNAVAILABLE, FaultPlan,
+from support.fault_proxy import (DROPPED_AFTER, DROPPED_BEFORE, FAULT_KINDS, INTERNAL_ERROR, THROTTLED, UNAVAILABLE, FaultPlan,
                          FaultProxy)
-from helpers import drain_until, queue_depth, read_result, receive_events, send, subscribe_queue, upload
-from worker.aws import AwsClients
+from support.helpers import drain_until, queue_depth, read_result, receive_events, send, subscribe_queue, upload
+from worker.aws.clients import AwsClients
 from worker.config import Settings
 from worker.errors import InvalidMessage, JobFailure
-from worker.jobs import FINAL_STATES, JobStore
-from worker.storage import Storage
+from worker.aws.jobs import FINAL_STATES, JobStore
+from worker.aws.storage import Storage
 from worker.worker import Worker
 
 JOBS = 8
@@ -45,11 +45,9 @@ def proxy(embedded_aws):
 
 
 @pytest.fixture
-def flaky_clients(clients, proxy, monkeypatch) -> AwsClients:
-    """Clients that send every request through the proxy (boto3 reads AWS_ENDPOINT_URL as it makes them)."""
-    with monkeypatch.context() as patch:
-        patch.setenv("AWS_ENDPOINT_URL", proxy.url)
-        return AwsClients.create(clients.region)
+def flaky_clients(embedded_aws, proxy) -> AwsClients:
+    """Clients that send every request through the proxy."""
+    return AwsClients.create(embedded_aws.region, embedded_aws.session(), endpoint_url=proxy.url)
 
 
 def test_every_job_ends_once_when_a_tenth_of_aws_requests_fail(

@@ -15,14 +15,15 @@ import numpy as np
 import pytest
 
 from detectors.stub import StubDetector
-from helpers import read_result, send, upload
+from support.helpers import read_result, send, upload
 from worker.errors import VideoUnreadable
-from worker.jobs import JobStore
+from worker.aws.jobs import JobStore
 from worker.logs import configure_logging, redact
-from worker.pipeline import analyze
-from worker.results import ResultWriter
+from worker.options import PipelineConfig
+from worker.analysis.pipeline import analyze
+from worker.analysis.results import ResultWriter
 from worker.workdir import TEMP_PREFIX, private_workdir, remove_stale_workdirs
-from worker.video import VideoInfo
+from worker.analysis.video import VideoInfo
 
 
 def damaged_copy(source, target, start: float, end: float, seed: int = 0) -> str:
@@ -72,11 +73,10 @@ class StalledReader:
         self.released = True
 
 
-def test_a_stalled_decoder_fails_the_job_instead_of_hanging_it(monkeypatch, tmp_path):
-    monkeypatch.setattr("worker.pipeline.DECODER_EXIT_S", 0.2)
+def test_a_stalled_decoder_fails_the_job_instead_of_hanging_it(tmp_path):
     reader = StalledReader()
     with ResultWriter(["object"], str(tmp_path)) as writer, pytest.raises(VideoUnreadable, match="stalled"):
-        analyze(reader, [StubDetector()], writer, stall_timeout_s=0.5)
+        analyze(reader, [StubDetector()], writer, config=PipelineConfig(decode_stall_s=0.5, decoder_exit_s=0.2))
     assert reader.released  # the capture is left to the stuck thread, not freed under it
 
 
@@ -164,9 +164,9 @@ def test_log_redaction_catches_encoded_signatures_and_unprefixed_keys(text, secr
 STUCK_WORKER = """
 import threading
 from detectors.stub import StubDetector
-from worker.aws import AwsClients
+from worker.aws.clients import AwsClients
 from worker.config import Settings
-from worker.detector_pool import DetectorPool
+from worker.analysis.detector_pool import DetectorPool
 from worker.worker import Worker
 
 class Stuck(StubDetector):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from worker.errors import JobNotClaimable, LeaseLost
-from worker.jobs import JobStore
+from worker.aws.jobs import JobStore
 from worker.message import parse_request
 
 

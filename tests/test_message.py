@@ -6,16 +6,17 @@ import json
 
 import pytest
 
-from worker.errors import InvalidMessage, NotAJob, UnknownDetector
-from worker.message import decode_body, job_id_for_token, job_id_of, parse_request
+from worker.errors import InvalidMessage, MessageRefused, NotAJob, UnknownDetector
+from worker.message import job_id_for_token, job_id_of, parse_request, read_job
+from worker.options import DetectorSpec, JobOptions
 
 VIDEO = "s3://videos/cam/7.mp4"
 
 
 def test_defaults():
     request = parse_request({"video": VIDEO}, "j")
-    assert request.detectors == ("human",)
-    assert (request.sample_every, request.detect_every, request.min_confidence, request.output) == (1, 1, None, None)
+    assert request.options == JobOptions(detectors=(DetectorSpec("human"),), sample_every=1, detect_every=1)
+    assert request.output is None
     assert request.to_message() == {"job_id": "j", "video": VIDEO, "detectors": ["human"], "sample_every": 1,
                                     "detect_every": 1, "version": 1}
 
@@ -26,6 +27,7 @@ def test_the_contract_example_is_valid():
                "client_token": "upload-1234", "job_id": "optional-explicit-id"}
     request = parse_request(message, job_id_of(message, "fallback"))
     assert request.job_id == "optional-explicit-id"
+    assert request.options.detectors == (DetectorSpec("human", min_confidence=0.5), DetectorSpec("face", min_confidence=0.5))
     assert request.to_message() == {**message, "detect_every": 1}
 
 
@@ -72,7 +74,7 @@ def test_output_is_normalised_to_a_prefix():
 @pytest.mark.parametrize("body", ["", "not json", "[1, 2]", '"text"', "null", "{" * 10])
 def test_bodies_that_cannot_name_a_job(body):
     with pytest.raises(NotAJob):
-        decode_body(body)
+        read_job(body, "m")
 
 
 @pytest.mark.parametrize("body, reason", [
@@ -80,8 +82,9 @@ def test_bodies_that_cannot_name_a_job(body):
     (json.dumps({"video": VIDEO, "tag": "x" * 20_000}), "larger than"),
 ])
 def test_hostile_json_is_an_invalid_message_not_a_crash(body, reason):
-    with pytest.raises(InvalidMessage, match=reason):
-        decode_body(body)
+    with pytest.raises(MessageRefused, match=reason) as refused:
+        read_job(body, "m")
+    assert (refused.value.code, refused.value.job_id) == ("INVALID_MESSAGE", "m")
 
 
 def test_job_ids_come_from_the_message_the_token_or_the_message_id():
@@ -89,7 +92,7 @@ def test_job_ids_come_from_the_message_the_token_or_the_message_id():
     assert job_id_of({"client_token": "upload-1"}, "m") == job_id_for_token("upload-1")
     assert job_id_for_token("upload-1") == job_id_for_token("upload-1") != job_id_for_token("upload-2")
     assert job_id_of({}, "message-id") == "message-id"
-    for bad in ("../etc", "a/b", "-lead", "x" * 65, "tab\there", 7):
+    for bad in ("../etc", "a/b", "-lead", "x" * 65, "tab\there", 7, "nl\n"):
         with pytest.raises(InvalidMessage, match="job_id"):
             job_id_of({"job_id": bad}, "m")
 
@@ -105,3 +108,42 @@ def test_a_key_longer_than_s3_allows_is_invalid():
     parse_request({"video": "s3://videos/" + "é" * 512}, "j")  # 1024 bytes of UTF-8: S3's limit
     with pytest.raises(InvalidMessage, match="video"):
         parse_request({"video": "s3://videos/" + "é" * 512 + "x"}, "j")
+
+
+@pytest.mark.parametrize("fields, named", [
+    ({"sample_every": 10**40}, "sample_every"),
+    ({"detect_every": 10_000_001}, "detect_every"),
+    ({"min_confidence": 5e-324}, "min_confidence"),
+    ({"min_confidence": float("nan")}, "min_confidence"),
+    ({"tag": "\ud800"}, "tag"),
+    ({"tag": "csi \x9b31m"}, "tag"),
+    ({"client_token": "\udfff"}, "client_token"),
+    ({"detectors": ["\ud83d"]}, "detectors"),
+])
+def test_numbers_are_bounded_and_text_must_be_encodable(fields, named):
+    with pytest.raises(InvalidMessage, match=named) as error:
+        parse_request({"video": VIDEO, **fields}, "j")
+    str(error.value).encode("utf-8")  # the reason itself can be stored and logged
+
+
+def test_no_id_is_derived_from_an_unencodable_client_token():
+    with pytest.raises(InvalidMessage, match="client_token"):
+        job_id_of({"client_token": "t\ud800"}, "m")
+
+
+def test_a_body_with_a_byte_order_mark_is_read_as_json():
+    request = read_job("\ufeff" + json.dumps({"video": VIDEO, "job_id": "bom"}), "m")
+    assert (request.job_id, request.video) == ("bom", VIDEO)
+
+
+@pytest.mark.parametrize("body, job_id, named", [
+    ('{"video": "%s", "job_id": "big", "sample_every": 1%s}' % (VIDEO, "0" * 5000), "big", "sample_every"),
+    ('{"video": "%s", "job_id": "big", "version": -%s}' % (VIDEO, "9" * 4301), "big", "version"),
+    ('{"video": "%s", "job_id": "dup", "tag": "a", "tag": "b"}' % VIDEO, "dup", "'tag'"),
+    ('{"video": "%s", "job_id": "one", "job_id": "two"}' % VIDEO, "m", "'job_id'"),
+    (json.dumps({"video": VIDEO, "job_id": "oversized", "pad": "p" * 17_000}), "oversized", "larger than"),
+])
+def test_refused_bodies_name_their_job_and_the_field(body, job_id, named):
+    with pytest.raises(MessageRefused, match=named) as refused:
+        read_job(body, "m")
+    assert (refused.value.code, refused.value.job_id) == ("INVALID_MESSAGE", job_id)

@@ -4,29 +4,31 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 
 import pytest
 
 from detectors import Findings
 from detectors.stub import StubDetector
 from worker.logs import current_job_id
-from worker.pipeline import analyze
-from worker.results import ResultWriter
-from worker.video import VideoReader
+from worker.analysis.pipeline import analyze
+from worker.analysis.results import ResultWriter
+from worker.analysis.video import VideoReader
 
 
 class SlowStub(StubDetector):
-    """The stub, on three batches at once, each batch slower than the next, so later batches finish first."""
+    """The stub, on three batches at once; the first batch waits until the third has finished, so
+    batches finish out of order. `finished` lists the batches in the order they finished."""
 
     streams = 3
 
     def __init__(self, fail_on_batch: int | None = None):
         super().__init__(batch_size=2)
         self.calls = 0
+        self.finished: list[int] = []
         self.job_ids: set[str | None] = set()
         self.fail_on_batch = fail_on_batch
         self._lock = threading.Lock()
+        self._third_finished = threading.Event()
 
     def detect(self, frames):
         with self._lock:
@@ -35,8 +37,14 @@ class SlowStub(StubDetector):
         self.job_ids.add(current_job_id.get())
         if call == self.fail_on_batch:
             raise RuntimeError(f"detect failed on batch {call}")
-        time.sleep(0.05 * (2 - call % 3))
-        return super().detect(frames)
+        if call == 0:
+            self._third_finished.wait(timeout=30)
+        found = super().detect(frames)
+        with self._lock:
+            self.finished.append(call)
+        if call == 2:
+            self._third_finished.set()
+        return found
 
 
 class WeakAfterFirstFrame(StubDetector):
@@ -47,9 +55,9 @@ class WeakAfterFirstFrame(StubDetector):
         super().__init__(batch_size=2)
         self.frames_seen = 0
 
-    def detect_with_weak(self, frames):
+    def detect_batch(self, frames):
         results = []
-        for found in super().detect_with_weak(frames):
+        for found in super().detect_batch(frames):
             self.frames_seen += 1
             results.append(found if self.frames_seen <= 2 else Findings([], found.detections))
         return results
@@ -70,8 +78,10 @@ def detect_threads() -> list[threading.Thread]:
 def test_batches_in_flight_give_the_frames_of_one_batch_at_a_time(small_video, tmp_path, detect_every):
     one_at_a_time = frames_of(small_video, StubDetector(batch_size=2), tmp_path, detect_every=detect_every)
 
-    at_once = frames_of(small_video, SlowStub(), tmp_path, detect_every=detect_every)
+    reordering = SlowStub()
+    at_once = frames_of(small_video, reordering, tmp_path, detect_every=detect_every)
 
+    assert reordering.finished.index(2) < reordering.finished.index(0)  # the batches did finish out of order
     assert at_once == one_at_a_time
     assert [frame["index"] for frame in at_once] == list(range(24))
 

@@ -8,27 +8,13 @@ import threading
 
 import pytest
 
-from helpers import send, upload
-from detectors.stub import StubDetector
+from support.doubles import GatedDetector
+from support.helpers import send, upload
 from worker.cli import install_stop_handlers
 from worker.config import Settings
-from worker.detector_pool import DetectorPool
-from worker.jobs import JobStore
+from worker.analysis.detector_pool import DetectorPool
+from worker.aws.jobs import JobStore
 from worker.worker import Worker
-
-
-class GatedDetector(StubDetector):
-    """A stub whose first batch waits for the test, so a signal lands mid-job, deterministically."""
-
-    def __init__(self, **options):
-        super().__init__(**options)
-        self.started = threading.Event()
-        self.proceed = threading.Event()
-
-    def detect(self, frames):
-        self.started.set()
-        self.proceed.wait(timeout=30)
-        return super().detect(frames)
 
 
 @pytest.fixture

@@ -7,11 +7,11 @@ import os
 
 import pytest
 
-from conftest import write_test_video
-from helpers import drain_until, read_result, send, upload
+from support.helpers import write_test_video
+from support.helpers import drain_until, read_result, send, upload
 from worker.errors import VideoTooLarge
-from worker.jobs import FINAL_STATES, JobStore
-from worker.storage import Storage
+from worker.aws.jobs import FINAL_STATES, JobStore
+from worker.aws.storage import Storage
 
 
 @pytest.fixture

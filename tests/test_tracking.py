@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from detectors import Box, Detection
-from worker.association import assign
-from worker.tracking import MultiTracker
+from worker.analysis.association import assign
+from worker.analysis.tracking import MultiTracker
 
 WIDTH, HEIGHT = 320, 240
 FRAME_MS = 40.0  # 25 frames/s

@@ -6,10 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import write_test_video
+from support.helpers import write_test_video
 from worker.errors import VideoTooLarge, VideoTooLong, VideoUnreadable
-from worker.cores import usable_cores
-from worker.video import VideoReader, decode_threads
+from detectors.cores import usable_cores
+from worker.analysis.video import VideoReader, decode_threads
 
 
 def test_vtest_decodes_341_frames_although_the_container_claims_682(data_dir):

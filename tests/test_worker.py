@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from detectors.stub import StubDetector
-from helpers import queue_depth, read_result, receive_events, send, subscribe_queue, upload
+from support.helpers import queue_depth, read_result, receive_events, send, subscribe_queue, upload
 from worker.config import Settings
-from worker.detector_pool import DetectorPool
-from worker.jobs import JobStore
+from worker.analysis.detector_pool import DetectorPool
+from worker.aws.jobs import JobStore
+from worker.outcome import Outcome, Reason
 from worker.worker import Worker
 
 
@@ -83,7 +84,10 @@ def test_an_unexpected_error_is_recorded_and_left_for_redelivery(clients, resour
 
     # then the buggy job is back to QUEUED with its error noted, and its message not deleted
     jobs = JobStore(clients.dynamodb, resources.jobs_table)
-    assert sorted(outcomes) == ["RETRY", "SUCCEEDED"]
+    assert sorted(outcomes, key=lambda outcome: outcome.reason.value) == [
+        Outcome.leave(Reason.RETRY),  # redelivered after its visibility timeout
+        Outcome.delete(Reason.SUCCEEDED),
+    ]
     buggy = jobs.get("buggy")
     assert buggy["status"] == "QUEUED" and buggy["attempts"] == 1
     assert buggy["last_error"] == "RuntimeError: kaboom"

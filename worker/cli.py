@@ -3,35 +3,40 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import signal
 import sys
 import threading
-import time
-import uuid
 
 from detectors import detector_names
+from detectors.views import TILINGS
+from worker.commands import (EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, cmd_analyze, cmd_render, cmd_results,
+                              cmd_status, cmd_submit)
 from worker.config import Settings
-from worker.errors import ConfigError, JobFailure, VideoscanError
+from worker.errors import ConfigError, JobFailure
 from worker.logs import configure_logging
 
 log = logging.getLogger("videoscan")
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors in one line (the contract's exit 2 with a one-line reason)."""
 
-class UsageError(VideoscanError):
-    """Bad usage or invalid input: exit status 2 with a one-line reason."""
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         settings = Settings.load(**_setting_flags(args))
         configure_logging(settings.log_format, settings.log_level)
+        # The worker's stream is what CloudWatch reads; only this process's own command line owns fd 2.
+        if args.command is cmd_run and argv is None and settings.log_format == "json":
+            from worker.native_log import capture_native_stderr
+
+            capture_native_stderr()
         return args.command(args, settings) or EXIT_OK
     except (UsageError, ConfigError) as error:
         print(f"videoscan: {error}", file=sys.stderr)
@@ -50,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
 # -- commands ------------------------------------------------------------------------------
 
 def cmd_run(args, settings: Settings) -> int:
-    from worker.aws import AwsClients
+    from worker.aws.clients import AwsClients
     from worker.worker import Worker
 
     if settings.require_gpu:
@@ -58,98 +63,6 @@ def cmd_run(args, settings: Settings) -> int:
     worker = Worker(settings, AwsClients.create(settings.region))
     install_stop_handlers(worker, settings.stop_grace_s)
     worker.run(drain=args.drain, max_jobs=args.max_jobs)
-    return EXIT_OK
-
-
-def cmd_submit(args, settings: Settings) -> int:
-    from worker.aws import AwsClients
-    from worker.jobqueue import JobQueue
-    from worker.jobs import JobStore
-    from worker.message import job_id_for_token, parse_request
-    from worker.submit import submit
-
-    settings.require("queue_url", "jobs_table")
-    message = {
-        "video": args.video,
-        "detectors": args.detectors,
-        "sample_every": args.sample_every,
-        "detect_every": args.detect_every,
-        "min_confidence": args.min_confidence,
-        "output": args.output,
-        "tag": args.tag,
-        "client_token": args.client_token,
-    }
-    message = {k: v for k, v in message.items() if v is not None}
-    job_id = job_id_for_token(args.client_token) if args.client_token else uuid.uuid4().hex
-    request = _as_usage_error(parse_request, message, job_id)
-    clients = AwsClients.create(settings.region)
-    submit(request, JobStore(clients.dynamodb, settings.jobs_table), JobQueue(clients.sqs, settings.queue_url))
-    print(request.job_id)
-    return EXIT_OK
-
-
-def cmd_status(args, settings: Settings) -> int:
-    from worker.jobs import FINAL_STATES
-    from worker.progress import ProgressBar
-
-    jobs = _job_store(settings)
-    record = _get_record(jobs, args.job_id)
-    if args.watch:
-        bar = ProgressBar()
-        while record["status"] not in FINAL_STATES:
-            progress = record.get("progress") or {}
-            bar.update(progress.get("frames_done", 0), progress.get("frames_total", 0), record["status"])
-            time.sleep(args.interval)  # polling a remote record: there is no event to await
-            record = _get_record(jobs, args.job_id)
-        bar.close()
-    print(json.dumps(record, indent=2, sort_keys=True))
-    return EXIT_OK if record["status"] != "FAILED" or not args.watch else EXIT_FAILURE
-
-
-def cmd_results(args, settings: Settings) -> int:
-    from worker.aws import AwsClients
-    from worker.storage import Storage
-
-    record = _get_record(_job_store(settings), args.job_id)
-    if record["status"] != "SUCCEEDED":
-        error = record.get("error") or {}
-        detail = f" ({error.get('code')}: {error.get('message')})" if error else ""
-        print(f"videoscan: job {args.job_id} is {record['status']}{detail}: no result", file=sys.stderr)
-        return EXIT_FAILURE
-    storage = Storage(AwsClients.create(settings.region).s3, settings.max_video_bytes)
-    _write_output(storage.read_text(record["result_uri"]), args.output)
-    return EXIT_OK
-
-
-def cmd_analyze(args, settings: Settings) -> int:
-    from worker.analysis import Limits, analyze_file
-    from worker.detector_pool import DetectorPool
-    from worker.identity import default_worker_id
-    from worker.message import parse_options
-    from worker.progress import ProgressBar
-    from worker.workdir import private_workdir
-
-    if not os.path.isfile(args.video):
-        raise UsageError(f"{args.video}: no such file")
-    flags = {"detectors": args.detectors, "sample_every": args.sample_every,
-             "detect_every": args.detect_every, "min_confidence": args.min_confidence}
-    options = _as_usage_error(parse_options, {k: v for k, v in flags.items() if v is not None})
-    detectors = DetectorPool(settings.human_model).get(options["detectors"], options["min_confidence"])
-    bar = ProgressBar()
-    with private_workdir() as workdir:
-        out_path = os.path.join(workdir, "detections.json")
-        summary = analyze_file(
-            args.video, out_path,
-            video_uri=os.path.abspath(args.video), job_id=f"local-{uuid.uuid4().hex[:12]}", tag=None,
-            detectors=detectors, sample_every=options["sample_every"], detect_every=options["detect_every"],
-            worker_id=default_worker_id(), limits=Limits(settings.max_frame_pixels, settings.max_duration_s), on_progress=bar.update,
-        )
-        bar.close()
-        with open(out_path, encoding="utf-8") as result:
-            _write_output(result.read(), args.output)
-    if args.output:
-        print(f"{summary['frames_analyzed']} frames analysed, found {summary['counts']}: {args.output}",
-              file=sys.stderr)
     return EXIT_OK
 
 
@@ -199,49 +112,6 @@ def _require_gpu() -> None:
         raise RuntimeError("VIDEOSCAN_REQUIRE_GPU=1 but no usable GPU: " + "; ".join(report.lines()))
 
 
-def _job_store(settings: Settings):
-    from worker.aws import AwsClients
-    from worker.jobs import JobStore
-
-    settings.require("jobs_table")
-    return JobStore(AwsClients.create(settings.region).dynamodb, settings.jobs_table)
-
-
-def _get_record(jobs, job_id: str) -> dict:
-    from worker.message import JOB_ID_PATTERN
-
-    if not JOB_ID_PATTERN.match(job_id):
-        raise UsageError(f"{job_id!r} is not a valid job id")
-    record = jobs.get(job_id)
-    if record is None:
-        raise LookupError(f"job {job_id} not found")
-    return record
-
-
-def _as_usage_error(function, *args):
-    try:
-        return function(*args)
-    except JobFailure as failure:
-        raise UsageError(str(failure)) from None
-
-
-def _write_output(text: str, path: str | None) -> None:
-    if not path:
-        sys.stdout.write(text)
-        return
-    # A new file under an unguessable name, created exclusively: nothing planted in advance (a
-    # symlink to another file) is followed. The rename then shows it complete, never half-written.
-    tmp = f"{path}.{uuid.uuid4().hex}.part"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with open(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def _setting_flags(args) -> dict:
     log_format = args.log_format
     if log_format is None and args.name == "demo" and not os.environ.get("VIDEOSCAN_LOG_FORMAT"):
@@ -250,7 +120,10 @@ def _setting_flags(args) -> dict:
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:  # also the digits beyond Python's int conversion limit
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text[:40]!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
@@ -264,8 +137,8 @@ def _detector_list(text: str) -> list[str]:
     return names
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="videoscan", description="Find people and faces in videos at scale on AWS.")
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="videoscan", description="Find people and faces in videos at scale on AWS.")
     parser.add_argument("--log-format", choices=["json", "text"], help="overrides VIDEOSCAN_LOG_FORMAT")
     commands = parser.add_subparsers(dest="name", required=True, metavar="COMMAND")
 
@@ -307,6 +180,14 @@ def _parser() -> argparse.ArgumentParser:
     analyze.add_argument("video")
     analyze.add_argument("-o", "--output", help="file to write (default: stdout)")
     job_options(analyze)
+    analyze.add_argument("--tiles", choices=list(TILINGS), help="views of a frame the human detector sees; default auto")
+
+    render = command("render", cmd_render, "draw a result onto its video, or blur labels in it")
+    render.add_argument("result", help="detections.json")
+    render.add_argument("video", help="the video the result was made from")
+    render.add_argument("-o", "--output", help="the MP4 to write (default: VIDEO-NAME.annotated.mp4 or .redacted.mp4)")
+    render.add_argument("--redact", metavar="LABELS", help="blur these labels (e.g. face) instead of annotating")
+    render.add_argument("--sheet", metavar="OUT.png", help="also write a contact sheet of every track")
 
     command("check-gpu", cmd_check_gpu, "report what NVML and TensorFlow see; exit 1 without a usable GPU")
     return parser

@@ -8,6 +8,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from worker.errors import ConfigError
+from worker.options import Limits
+
+# The heartbeat extends the message and renews the lease every third of the visibility timeout,
+# but never more often than every 0.5 s: 2 s is the shortest timeout it keeps to that schedule
+# for (and at 0 no lease can be held at all). Real deployments use minutes.
+MIN_VISIBILITY_TIMEOUT_S = 2
+# SQS's own maximum.
+MAX_VISIBILITY_TIMEOUT_S = 43200
 
 _ENV = {
     "region": "AWS_REGION",
@@ -74,14 +82,19 @@ class Settings:
         if missing:
             raise ConfigError(f"missing configuration: set {', '.join(missing)}")
 
+    @property
+    def limits(self) -> Limits:
+        return Limits(self.max_frame_pixels, self.max_duration_s)
+
     def bucket_allowed(self, bucket: str) -> bool:
         if not self.allowed_buckets:
             return True
         return bucket in self.allowed_buckets or bucket == self.results_bucket
 
     def _validate(self) -> None:
-        if not 0 <= self.visibility_timeout <= 43200:
-            raise ConfigError("VIDEOSCAN_VISIBILITY_TIMEOUT must be within 0..43200 seconds")
+        if not MIN_VISIBILITY_TIMEOUT_S <= self.visibility_timeout <= MAX_VISIBILITY_TIMEOUT_S:
+            raise ConfigError(f"VIDEOSCAN_VISIBILITY_TIMEOUT must be within {MIN_VISIBILITY_TIMEOUT_S}.."
+                              f"{MAX_VISIBILITY_TIMEOUT_S} seconds, got {self.visibility_timeout}")
         if self.log_format not in ("json", "text"):
             raise ConfigError("VIDEOSCAN_LOG_FORMAT must be 'json' or 'text'")
         if self.stop_grace_s < 0:

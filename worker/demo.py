@@ -2,7 +2,8 @@
 
 Starts moto's server on 127.0.0.1, creates the queue (with a dead-letter queue), table,
 bucket and topic, uploads a sample video, submits a human+face job, runs a worker
-until the queue is empty, and leaves the video and its result in a local directory.
+until the queue is empty, and leaves the video, its result, an annotated and a redacted
+video and a contact sheet of the tracks in a local directory.
 """
 
 from __future__ import annotations
@@ -12,14 +13,13 @@ import os
 import time
 import uuid
 
-from worker.aws import AwsClients
 from worker.config import Settings
-from worker.embedded_aws import EmbeddedAws, create_resources
-from worker.jobqueue import JobQueue
-from worker.jobs import JobStore
+from worker.aws.embedded import EmbeddedAws, create_resources
+from worker.aws.queue import JobQueue
+from worker.aws.jobs import JobStore
 from worker.message import parse_request
 from worker.sample_video import write_sample_video
-from worker.submit import submit
+from worker.aws.submit import submit
 from worker.worker import Worker
 
 VIDEO_NAME = "sample.mp4"
@@ -34,7 +34,7 @@ def run_demo(directory: str) -> int:
 
     with EmbeddedAws() as stack:
         _say(f"embedded AWS stack (moto) on {stack.endpoint_url}")
-        clients = AwsClients.create(stack.region)
+        clients = stack.clients()
         resources = create_resources(clients, f"videoscan-demo-{uuid.uuid4().hex[:6]}")
         _say(f"created queue {resources.queue_url} (+ dead-letter queue), table {resources.jobs_table}, "
              f"bucket {resources.results_bucket}, topic {resources.topic_arn.split(':')[-1]}")
@@ -60,7 +60,21 @@ def run_demo(directory: str) -> int:
         clients.s3.download_file(bucket, key, result_path)
 
     _print_summary(record, result_path, time.monotonic() - started)
+    _render_outputs(directory, result_path, video_path)
     return 0
+
+
+def _render_outputs(directory: str, result_path: str, video_path: str) -> None:
+    """The videos and sheet a person looks at, rendered here from the result and the sample video
+    (the same code as `videoscan render`) until the worker makes them as job outputs."""
+    from worker.outputs.render import RenderRequest, render_result
+
+    paths = {name: os.path.join(directory, name) for name in ("annotated.mp4", "redacted.mp4", "tracks.png")}
+    rendered = render_result(result_path, video_path, RenderRequest(
+        annotated=paths["annotated.mp4"], redacted=paths["redacted.mp4"], sheet=paths["tracks.png"]))
+    _say(f"annotated video: {paths['annotated.mp4']}")
+    _say(f"redacted video (faces blurred): {paths['redacted.mp4']}")
+    _say(f"contact sheet of {len(rendered.tracks)} tracks: {paths['tracks.png']}")
 
 
 def _print_summary(record: dict, result_path: str, wall_s: float) -> None:

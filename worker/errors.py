@@ -1,5 +1,9 @@
 """One rooted error hierarchy; each job failure carries the contract's error code."""
 
+import contextlib
+
+import detectors.errors
+
 
 class VideoscanError(Exception):
     """Root of every error videoscan raises on purpose."""
@@ -15,6 +19,20 @@ class InvalidMessage(JobFailure):
     """The message is not a valid job (the text names the field)."""
 
     code = "INVALID_MESSAGE"
+
+
+class MessageRefused(JobFailure):
+    """A message that names a job but is not a valid one: that job ends FAILED with the failure's code.
+
+    Carries the job it names (the SQS message id when it names none) and what of it may be reported.
+    """
+
+    def __init__(self, failure: JobFailure, job_id: str, tag: str | None = None, video: str | None = None):
+        super().__init__(str(failure))
+        self.code = failure.code
+        self.job_id = job_id
+        self.tag = tag
+        self.video = video
 
 
 class VideoNotFound(JobFailure):
@@ -89,3 +107,20 @@ class ConfigError(VideoscanError):
 
 class ModelUnavailable(ConfigError, ValueError):
     """A detector's model cannot be found or read (the text names its location)."""
+
+
+# The detectors' errors as the worker's: this is where they get the contract's codes.
+_FROM_DETECTORS = {detectors.errors.UnknownDetector: UnknownDetector,
+                   detectors.errors.ModelUnavailable: ModelUnavailable}
+
+
+@contextlib.contextmanager
+def detector_errors_as_ours():
+    """Re-raises a detector's error as the worker's own error of that kind (an unexpected one as is)."""
+    try:
+        yield
+    except detectors.errors.DetectorError as error:
+        ours = _FROM_DETECTORS.get(type(error))
+        if ours is None:
+            raise
+        raise ours(str(error)) from error

@@ -88,13 +88,13 @@ def check_gpu(include_tensorflow: bool = True) -> GpuReport:
 
 
 def _worker_settings(device: str, gpus: list) -> dict:
-    """What `videoscan run` would use here, as `detectors` and `worker.video` choose it."""
+    """What `videoscan run` would use here, as `detectors` and `worker.analysis.video` choose it."""
     import tensorflow as tf
 
     from detectors import tf_runtime
     from detectors.face import FaceDetector
     from detectors.human import HumanDetector
-    from worker.video import decode_threads
+    from worker.analysis.video import decode_threads
 
     growth = all(tf.config.experimental.get_memory_growth(gpu) for gpu in gpus)
     return {

@@ -8,6 +8,7 @@ import json
 import logging
 import re
 import sys
+import textwrap
 
 current_job_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("current_job_id", default=None)
 
@@ -57,16 +58,27 @@ class JsonFormatter(logging.Formatter):
         return redact(json.dumps(entry, default=str))
 
 
+# Control characters (a newline above all) in logged text would start forged lines or drive a terminal.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _one_line(value: object) -> str:
+    return _CONTROL.sub(lambda match: ascii(match.group())[1:-1], str(value))
+
+
 class TextFormatter(logging.Formatter):
-    def __init__(self):
-        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """One line a record, with its fields as `key=value`; a traceback follows on indented lines,
+    so that every line starting at the margin is a record the worker wrote."""
 
     def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
         extras = {k: v for k, v in vars(record).items() if k not in _STANDARD}
         if getattr(record, "job_id", None):
             extras = {"job_id": record.job_id, **extras}
-        return redact(line + "".join(f" {k}={v}" for k, v in extras.items()))
+        line = f"{self.formatTime(record)} {record.levelname} {record.name}: {_one_line(record.getMessage())}"
+        line += "".join(f" {_one_line(k)}={_one_line(v)}" for k, v in extras.items())
+        if record.exc_info:
+            line += "\n" + textwrap.indent(self.formatException(record.exc_info), "    ", lambda _: True)
+        return redact(line)
 
 
 def configure_logging(log_format: str = "json", level: str = "INFO", stream=None) -> None:
@@ -76,6 +88,7 @@ def configure_logging(log_format: str = "json", level: str = "INFO", stream=None
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    logging.captureWarnings(True)  # Python warnings become log records, not free text on stderr
     # Library chatter (botocore's retries, moto's request log) stays out of the worker's log.
     for noisy in ("botocore", "boto3", "urllib3", "s3transfer", "werkzeug", "moto", "tensorflow", "absl"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -10,9 +10,9 @@ from collections.abc import Mapping
 import numpy as np
 
 from detectors import Box, Detection
-from worker.association import centre_size, clipped, corners
-from worker.box_flow import BoxMotion
-from worker.kalman import BoxFilter, measurement
+from worker.analysis.association import centre_size, clipped, corners
+from worker.analysis.box_flow import BoxMotion
+from worker.analysis.kalman import BoxFilter, measurement
 
 # A track's direction is the way its last few observed centres went: more than two, so detector
 # jitter does not turn it, few, so a turn does.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from worker.jobqueue import JobQueue
-from worker.jobs import QUEUED, JobStore
+from worker.aws.queue import JobQueue
+from worker.aws.jobs import QUEUED, JobStore
 from worker.message import JobRequest
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 
-from worker.cores import usable_cores
+from detectors.cores import usable_cores
 from worker.errors import VideoTooLarge, VideoTooLong, VideoUnreadable
 
 # FFmpeg reports every damaged packet on stderr, which would break the JSON log stream;

@@ -5,11 +5,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 
-from worker.aws import AwsClients
+import boto3
+
+from worker.aws.clients import AwsClients
 
 log = logging.getLogger(__name__)
+
+FAKE_KEY = "embedded"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,16 +34,15 @@ class Resources:
 
 
 class EmbeddedAws:
-    """Runs moto's server on 127.0.0.1 and points boto3 at it through the environment.
+    """Runs moto's server on 127.0.0.1; `clients()` talk to it, `environment()` points another process at it.
 
-    Credentials are fake and set only if none are configured for the endpoint, so the
-    stack can never reach a real account.
+    Its credentials are fake, and it never touches this process's environment, so nothing
+    made from the stack can reach a real account.
     """
 
     def __init__(self, region: str = "us-east-1"):
         self.region = region
         self._server = None
-        self._saved_env: dict[str, str | None] = {}
 
     @property
     def endpoint_url(self) -> str:
@@ -52,42 +54,36 @@ class EmbeddedAws:
 
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._server.start()
-        self._set_env(
-            AWS_ENDPOINT_URL=self.endpoint_url,
-            AWS_ACCESS_KEY_ID="embedded",
-            AWS_SECRET_ACCESS_KEY="embedded",
-            AWS_SESSION_TOKEN=None,
-            AWS_PROFILE=None,
-            AWS_REGION=self.region,
-            AWS_DEFAULT_REGION=self.region,
-        )
         log.info("embedded AWS stack listening", extra={"endpoint": self.endpoint_url})
         return self
 
     def stop(self) -> None:
-        for name, value in self._saved_env.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        self._saved_env.clear()
         if self._server is not None:
             self._server.stop()
             self._server = None
+
+    def session(self) -> boto3.session.Session:
+        return boto3.session.Session(aws_access_key_id=FAKE_KEY, aws_secret_access_key=FAKE_KEY,
+                                     region_name=self.region)
+
+    def clients(self) -> AwsClients:
+        return AwsClients.create(self.region, self.session(), endpoint_url=self.endpoint_url)
+
+    def environment(self) -> dict[str, str]:
+        """The variables that point another process (a worker, the AWS CLI) at the stack."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_ACCESS_KEY_ID": FAKE_KEY,
+            "AWS_SECRET_ACCESS_KEY": FAKE_KEY,
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+        }
 
     def __enter__(self) -> "EmbeddedAws":
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
-
-    def _set_env(self, **values: str | None) -> None:
-        for name, value in values.items():
-            self._saved_env.setdefault(name, os.environ.get(name))
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def create_resources(

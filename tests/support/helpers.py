@@ -74,6 +74,53 @@ def read_frames(path, indices) -> list[np.ndarray]:
     return frames
 
 
+# Model outputs agree bit for bit only on the same kernels with the same inputs: oneDNN picks its kernels
+# by CPU and by shape, so a batch of another size, or another machine, moves scores in the 7th digit.
+MODEL_TOLERANCE = 1e-4
+
+
+def assert_same_detections(found, expected, tolerance: float = MODEL_TOLERANCE) -> None:
+    """Frame by frame, the same number of detections with the same labels, and each matched to the nearest
+    one of its label with box, confidence and landmarks within `tolerance` (two close scores may swap
+    places, hence the matching). Takes `Detection`s or their JSON; JSON is rounded to 4 decimals, which
+    the caller's tolerance must allow for. A frame may also be given as its `Findings` (its reported detections)."""
+    found, expected = _reported(found), _reported(expected)
+    assert len(found) == len(expected), f"{len(found)} frames, expected {len(expected)}"
+    for index, (frame_found, frame_expected) in enumerate(zip(found, expected)):
+        labels = sorted(_label(detection) for detection in frame_found)
+        assert labels == sorted(_label(detection) for detection in frame_expected), f"frame {index}: other labels"
+        unmatched = list(frame_expected)
+        for detection in frame_found:
+            values = _values(detection)
+            distance, nearest = min(
+                ((np.abs(values - _values(other)).max(), position) for position, other in enumerate(unmatched)
+                 if _label(other) == _label(detection)),
+            )
+            assert distance <= tolerance, f"frame {index}: {detection} is {distance:.2e} from {unmatched[nearest]}"
+            del unmatched[nearest]
+
+
+def _reported(frames) -> list:
+    return [getattr(frame, "detections", frame) for frame in frames]
+
+
+def _label(detection) -> str:
+    return detection["label"] if isinstance(detection, dict) else detection.label
+
+
+def _values(detection) -> np.ndarray:
+    """Box, confidence and landmarks as one vector."""
+    if isinstance(detection, dict):
+        box, confidence = detection["box"], detection["confidence"]
+        corners = [box[name] for name in ("left", "top", "width", "height")]
+        landmarks = detection.get("landmarks") or {}
+    else:
+        box, confidence = detection.box, detection.confidence
+        corners = [box.left, box.top, box.width, box.height]
+        landmarks = detection.landmarks or {}
+    return np.array([*corners, confidence, *(value for name in sorted(landmarks) for value in landmarks[name])])
+
+
 def wait_for(predicate, timeout_s: float, what: str):
     """Polls remote state (a record, a queue) until `predicate()` is truthy; fails after the deadline."""
     deadline = time.monotonic() + timeout_s
@@ -91,3 +138,17 @@ def drain_until(worker, done, timeout_s: float) -> None:
     while not done():
         assert time.monotonic() < deadline, "jobs did not end in time"
         worker.run(drain=True)
+
+
+def write_test_video(path, frames: int = 24, size: tuple[int, int] = (160, 120), fps: float = 12.0) -> str:
+    """A real MPEG-4 file: a bright square sliding over a dark, slowly brightening background."""
+    width, height = size
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    assert writer.isOpened(), f"OpenCV cannot write {path}"
+    for i in range(frames):
+        frame = np.full((height, width, 3), 20 + (4 * i) % 200, np.uint8)
+        x = int(i * (width - 30) / max(frames - 1, 1))
+        frame[height // 3: height // 3 + 30, x: x + 30] = 230
+        writer.write(frame)
+    writer.release()
+    return str(path)

@@ -9,9 +9,9 @@ import time
 from collections.abc import Callable
 
 from worker.errors import LeaseLost
-from worker.jobqueue import MAX_VISIBILITY_S, JobQueue, Message
-from worker.jobs import JobStore, Lease
-from worker.task_protection import TaskProtection
+from worker.aws.queue import MAX_VISIBILITY_S, JobQueue, Message
+from worker.aws.jobs import JobStore, Lease
+from worker.aws.task_protection import TaskProtection
 
 log = logging.getLogger(__name__)
 

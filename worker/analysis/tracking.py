@@ -1,6 +1,6 @@
 """Track ids for detections, and boxes carried between detector frames (SORT, ByteTrack, OC-SORT, per label).
 
-Each track's box is a Kalman estimate (`worker.kalman`). On a detector frame each label's reported
+Each track's box is a Kalman estimate (`worker.analysis.kalman`). On a detector frame each label's reported
 detections are matched to its tracks by IoU with the predicted boxes, optimally, with the direction
 each track was going as a tie-breaker (OC-SORT's momentum); the tracks left are then matched to its
 weak detections, those scored under the reporting threshold (ByteTrack's second association, Zhang
@@ -16,7 +16,7 @@ in them: late by at most `min_hits` detector frames. A tentative track that miss
 ends unreported. A confirmed track the detector misses is kept, silently, for `lost_s` seconds of
 video (at least one detector frame), so the frame rate, `sample_every` and `detect_every` do not
 change how long an identity survives an occlusion. Between detector frames optical flow in each box
-moves it (`worker.box_flow`), or the filter's prediction when flow fails or there is no image.
+moves it (`worker.analysis.box_flow`), or the filter's prediction when flow fails or there is no image.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ import cv2
 import numpy as np
 
 from detectors import Detection
-from worker.association import assign, centre_size, corners, direction_agreement, iou_matrix
-from worker.box_flow import box_motions
-from worker.tracks import Track
+from worker.analysis.association import assign, centre_size, corners, direction_agreement, iou_matrix
+from worker.analysis.box_flow import box_motions
+from worker.analysis.tracks import Track
 
 # Width of the tracker's grayscale view: optical flow holds on small people in crowds at 640
 # (81% of vtest.avi's boxes, against 67% at 480) for a fraction of a millisecond more.

@@ -25,8 +25,13 @@ class AwsClients:
     sns: object
 
     @classmethod
-    def create(cls, region: str, session: boto3.session.Session | None = None) -> "AwsClients":
-        """Clients for `region`; boto3 itself honours AWS_ENDPOINT_URL for a local stack."""
+    def create(cls, region: str, session: boto3.session.Session | None = None,
+               endpoint_url: str | None = None) -> "AwsClients":
+        """Clients for `region`, at `endpoint_url` if given (a local stack); else boto3's own
+        choice, which honours AWS_ENDPOINT_URL."""
         session = session or boto3.session.Session()
-        make = lambda service: session.client(service, region_name=region, config=CLIENT_CONFIG)  # noqa: E731
+
+        def make(service: str):
+            return session.client(service, region_name=region, endpoint_url=endpoint_url, config=CLIENT_CONFIG)
+
         return cls(region=region, sqs=make("sqs"), s3=make("s3"), dynamodb=make("dynamodb"), sns=make("sns"))

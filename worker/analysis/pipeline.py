@@ -19,20 +19,13 @@ import numpy as np
 
 from detectors import Detector, Findings
 from worker.errors import VideoUnreadable
-from worker.results import ResultWriter
-from worker.tracking import MultiTracker, tracking_view
-from worker.video import VideoReader
+from worker.options import PipelineConfig
+from worker.analysis.results import ResultWriter
+from worker.analysis.tracking import MultiTracker, tracking_view
+from worker.analysis.video import VideoReader
 
 log = logging.getLogger(__name__)
 
-# Batches waiting between the decode thread and inference: enough to hide decode
-# jitter, few enough that memory stays small.
-QUEUE_DEPTH = 3
-# A decoder that yields no batch for this long is stuck on a hostile file: the job fails
-# and the thread is abandoned (a C call cannot be interrupted), so the worker goes on.
-DECODE_STALL_S = 120.0
-# How long leaving the pipeline waits for the decode thread to finish its current batch.
-DECODER_EXIT_S = 10.0
 ProgressCallback = Callable[[int, int], None]
 
 
@@ -74,7 +67,7 @@ def analyze(
     detect_every: int = 1,
     on_progress: ProgressCallback | None = None,
     check_continue: Callable[[], None] | None = None,
-    stall_timeout_s: float = DECODE_STALL_S,
+    config: PipelineConfig = PipelineConfig(),
 ) -> VideoFacts:
     """Runs the detectors on every `detect_every`-th sampled frame, tracks objects across all
     sampled frames, and adds each frame to `writer` with its tracked detections.
@@ -84,7 +77,7 @@ def analyze(
     """
     batch_size = max(d.batch_size for d in detectors)
     estimate = max(1, -(-reader.info.frame_count // sample_every))
-    tracker = MultiTracker()  # one per video: no track or id carries over
+    tracker = MultiTracker(lost_s=config.tracker_lost_s)  # one per video: no track or id carries over
     # Batches in inference at once; every detector must allow that many calls together.
     streams = min(d.streams for d in detectors)
     in_flight: collections.deque[tuple[Batch, concurrent.futures.Future]] = collections.deque()
@@ -95,8 +88,8 @@ def analyze(
         for frame in batch.frames:
             if frame.detect:
                 findings = next(found)
-                finished = tracker.observe(frame.index, frame.timestamp_ms, frame.gray, findings.detections,
-                                           findings.weak)
+                weak = findings.weak if config.weak_detections else ()
+                finished = tracker.observe(frame.index, frame.timestamp_ms, frame.gray, findings.detections, weak)
             else:
                 finished = tracker.carry(frame.index, frame.timestamp_ms, frame.gray)
             for final in finished:  # the tracker holds frames back until their tracks are confirmed or gone
@@ -107,7 +100,7 @@ def analyze(
 
     pool = concurrent.futures.ThreadPoolExecutor(streams, thread_name_prefix="detect")
     try:
-        with _Decoder(reader, detectors, batch_size, sample_every, detect_every, stall_timeout_s) as decoder:
+        with _Decoder(reader, detectors, batch_size, sample_every, detect_every, config) as decoder:
             for batch in decoder:
                 if check_continue:
                     check_continue()
@@ -140,18 +133,10 @@ def _detect(detectors: Sequence[Detector], batch: Batch) -> list[Findings]:
     """Every detector's findings on each detector frame of the batch, merged per frame."""
     per_frame = [Findings([], []) for frame in batch.frames if frame.detect]
     for detector in detectors:
-        for merged, found in zip(per_frame, _detect_in_chunks(detector, batch.inputs[detector.name])):
+        for merged, found in zip(per_frame, detector.detect(batch.inputs[detector.name])):
             merged.detections.extend(found.detections)
             merged.weak.extend(found.weak)
     return per_frame
-
-
-def _detect_in_chunks(detector: Detector, inputs: list[np.ndarray]) -> list[Findings]:
-    """Calls the detector with at most its own batch size."""
-    results: list[Findings] = []
-    for start in range(0, len(inputs), detector.batch_size):
-        results.extend(detector.detect_with_weak(inputs[start : start + detector.batch_size]))
-    return results
 
 
 class _Decoder:
@@ -164,14 +149,15 @@ class _Decoder:
     _END = object()
 
     def __init__(self, reader: VideoReader, detectors: Sequence[Detector], batch_size: int, sample_every: int,
-                 detect_every: int, stall_timeout_s: float):
+                 detect_every: int, config: PipelineConfig):
         self._reader = reader
-        self._stall_timeout_s = stall_timeout_s
+        self._stall_timeout_s = config.decode_stall_s
+        self._exit_s = config.decoder_exit_s
         self._detectors = list(detectors)
         self._batch_size = batch_size
         self._sample_every = sample_every
         self._detect_every = detect_every
-        self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
+        self._queue: queue.Queue = queue.Queue(maxsize=config.queue_depth)
         self._stopped = threading.Event()
         context = contextvars.copy_context()  # keeps the job id on the thread's log lines
         self._thread = threading.Thread(target=context.run, args=(self._run,), name="decode", daemon=True)
@@ -182,7 +168,7 @@ class _Decoder:
 
     def __exit__(self, *exc) -> None:
         self._stopped.set()
-        deadline = time.monotonic() + DECODER_EXIT_S
+        deadline = time.monotonic() + self._exit_s
         while self._thread.is_alive() and time.monotonic() < deadline:
             self._drain()  # unblocks a thread waiting to put
             self._thread.join(timeout=0.1)

@@ -1,0 +1,1 @@
+"""Shared test doubles and helpers: the one place tests, and the benches, import them from."""

@@ -1,0 +1,124 @@
+"""Runs one claimed job: fetch the video, analyse it, publish the result, record the end."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import threading
+import time
+
+from worker.analysis.file import AnalysisJob, analyze_file
+from worker.config import Settings
+from worker.analysis.detector_pool import DetectorPool
+from worker.endings import JobEndings
+from worker.errors import AccessDenied, InvalidMessage, JobCancelled, JobFailure, LeaseLost
+from worker.gpu import GpuSampler
+from worker.aws.heartbeat import Heartbeat
+from worker.aws.queue import JobQueue, Message
+from worker.aws.jobs import JobStore, Lease
+from worker.message import JobRequest
+from worker.aws.metrics import JobMetrics
+from worker.options import PipelineConfig
+from worker.outcome import Outcome, Reason
+from worker.aws.storage import Storage, split_s3_uri
+from worker.aws.task_protection import TaskProtection
+from worker.workdir import private_workdir
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class JobRunner:
+    """Runs claimed jobs to their end; `abort` (set by the worker) releases the job in hand."""
+
+    settings: Settings
+    worker_id: str
+    queue: JobQueue
+    jobs: JobStore
+    storage: Storage
+    pool: DetectorPool
+    endings: JobEndings
+    metrics: JobMetrics
+    protection: TaskProtection
+    abort: threading.Event
+    pipeline: PipelineConfig = PipelineConfig()
+    _max_receive_count: int | None = dataclasses.field(default=None, init=False)
+
+    def read_queue_policy(self) -> int | None:
+        """Learns after how many receives SQS dead-letters a message (to recognise a last attempt)."""
+        try:
+            self._max_receive_count = self.queue.max_receive_count()
+        except Exception:  # without it, a poison job's last attempt is simply not recognised
+            log.warning("could not read the queue's redrive policy", exc_info=True)
+            self._max_receive_count = None
+        return self._max_receive_count
+
+    def run(self, message: Message, request: JobRequest, lease: Lease) -> Outcome:
+        started = time.time()
+        with GpuSampler() as gpu:
+            outcome, frames = self._run_to_end(message, request, lease)
+        if outcome.reason in (Reason.SUCCEEDED, Reason.FAILED):
+            self.metrics.job_ended(outcome.reason is Reason.SUCCEEDED, duration_s=time.time() - started,
+                                   queue_wait_s=started - message.sent_at, frames=frames, gpu=gpu.summary())
+        return outcome
+
+    def _run_to_end(self, message: Message, request: JobRequest, lease: Lease) -> tuple[Outcome, int | None]:
+        """Runs a claimed job and records its end; returns its outcome and the frames analysed."""
+        try:
+            with Heartbeat(self.queue, self.jobs, message, lease, self.settings.visibility_timeout,
+                           self.protection) as heartbeat:
+                result_uri, summary = self._execute(request, heartbeat)
+            self.jobs.succeed(lease, result_uri, summary["frames_analyzed"])
+        except JobFailure as failure:
+            return self.endings.failed(request, lease, failure.code, str(failure)), None
+        except LeaseLost as lost:
+            log.warning("job taken over by another worker; leaving it", extra={"reason": str(lost)})
+            return Outcome.leave(Reason.LOST), None
+        except JobCancelled:
+            return self.endings.released(lease, "worker shut down", now=True), None
+        except Exception as error:
+            log.exception("job hit an unexpected error")
+            reason = f"{type(error).__name__}: {error}"
+            if self._is_last_attempt(message):
+                # SQS moves the message to the dead-letter queue next; the record must not stay RUNNING.
+                return self.endings.failed(request, lease, "INTERNAL", reason, settle=False), None
+            return self.endings.released(lease, reason, now=False), None
+        log.info("job succeeded", extra={"result_uri": result_uri, **summary})
+        return self.endings.succeeded(request, result_uri), summary["frames_analyzed"]
+
+    def _execute(self, request: JobRequest, heartbeat: Heartbeat) -> tuple[str, dict]:
+        result_uri = self._result_uri(request)
+        options = dataclasses.replace(request.options, limits=self.settings.limits)
+        detectors = self.pool.get(options.detectors)
+        job = AnalysisJob(request.job_id, request.video, options, self.worker_id, request.tag)
+
+        def check_continue() -> None:
+            heartbeat.check()
+            if self.abort.is_set():
+                raise JobCancelled("worker is shutting down")
+
+        with private_workdir() as workdir:
+            video_path = self.storage.fetch_video(request.video, workdir)
+            result_path = os.path.join(workdir, "detections.json")
+            summary = analyze_file(video_path, result_path, job, detectors, self.pipeline,
+                                   on_progress=heartbeat.update, check_continue=check_continue)
+            check_continue()
+            heartbeat.confirm()  # never publish a result for a job this worker no longer holds
+            self.storage.publish_result(result_path, result_uri)
+        return result_uri, summary
+
+    def _result_uri(self, request: JobRequest) -> str:
+        if request.output:
+            prefix = request.output
+        elif self.settings.results_bucket:
+            prefix = f"s3://{self.settings.results_bucket}/results/{request.job_id}/"
+        else:
+            raise InvalidMessage("output is required: VIDEOSCAN_RESULTS_BUCKET is not set")
+        bucket, _ = split_s3_uri(prefix)
+        if not self.settings.bucket_allowed(bucket):
+            raise AccessDenied(f"output bucket {bucket!r} is not in VIDEOSCAN_ALLOWED_BUCKETS")
+        return prefix + "detections.json"
+
+    def _is_last_attempt(self, message: Message) -> bool:
+        return self._max_receive_count is not None and message.receive_count >= self._max_receive_count
