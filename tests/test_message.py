@@ -7,7 +7,8 @@ import json
 import pytest
 
 from worker.errors import InvalidMessage, MessageRefused, NotAJob, UnknownDetector
-from worker.message import job_id_for_token, job_id_of, parse_request, read_job
+from worker.message import job_id_for_token, job_id_of, parse_request
+from worker.message_body import read_job
 from worker.options import DetectorSpec, JobOptions
 
 VIDEO = "s3://videos/cam/7.mp4"

@@ -16,7 +16,7 @@ from worker.job_runner import JobRunner
 from worker.aws.queue import JobQueue, Message
 from worker.aws.jobs import JobStore
 from worker.logs import current_job_id
-from worker.message import read_job
+from worker.message_body import read_job
 from worker.aws.metrics import JobMetrics
 from worker.aws.model_fetch import S3ModelFetcher
 from worker.outcome import Outcome, Reason, settle
