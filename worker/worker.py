@@ -50,7 +50,7 @@ class Worker:
         self.runner = JobRunner(
             settings, self.worker_id, self.queue, self.jobs,
             Storage(clients.s3, settings.max_video_bytes, settings.bucket_allowed),
-            pool or DetectorPool(settings.human_model, fetch_model=S3ModelFetcher(clients.s3)), self.endings, metrics, self.protection, self._abort,
+            pool or worker_pool(settings, clients, metrics), self.endings, metrics, self.protection, self._abort,
         )
         self.running = False
         self.stopping = False
@@ -151,3 +151,10 @@ class Worker:
                                        "attempt": lease.attempt, "receive_count": message.receive_count})
         with self.protection.while_busy():
             return self.runner.run(message, request, lease)
+
+
+def worker_pool(settings: Settings, clients: AwsClients, metrics: JobMetrics) -> DetectorPool:
+    """The worker's detectors: models from S3 kept on disk by ETag, loads counted in its metrics."""
+    fetch = S3ModelFetcher(clients.s3, cache=True, bucket_allowed=settings.bucket_allowed)
+    return DetectorPool(settings.human_model, fetch_model=fetch, cache_size=settings.model_cache_size,
+                        on_load=lambda spec, seconds: metrics.model_loaded(seconds))
