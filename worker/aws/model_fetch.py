@@ -7,19 +7,25 @@ is downloaded again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import os
 import pathlib
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from detectors import ModelUnavailable
+from worker.aws.storage import DOWNLOAD_CHUNK_BYTES
 from worker.errors import AccessDenied
 from worker.workdir import TEMP_PREFIX
+
+log = logging.getLogger(__name__)
 
 # Larger than any detection model the worker is meant to load (SSD/EfficientDet SavedModels
 # are tens to hundreds of MB); a bigger object is refused before it is downloaded.
@@ -96,6 +102,7 @@ class S3ModelFetcher:
         return kept / pathlib.PurePosixPath(key).name if single else kept
 
     def _download(self, bucket: str, key: str, manifest: Manifest, into: pathlib.Path, single: bool) -> pathlib.Path:
+        started = time.monotonic()
         prefix = "" if single else (key.rstrip("/") + "/" if key else "")
         for item_key, etag, _ in manifest:
             name = pathlib.PurePosixPath(item_key).name if single else item_key[len(prefix):]
@@ -104,8 +111,14 @@ class S3ModelFetcher:
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
             # Pinned to the listed ETag: an object replaced meanwhile fails rather than slipping past the size check.
-            self._s3.download_file(bucket, item_key, str(target), ExtraArgs={"IfMatch": etag})
+            body = self._s3.get_object(Bucket=bucket, Key=item_key, IfMatch=etag)["Body"]
+            with contextlib.closing(body), open(target, "xb") as out:
+                for chunk in body.iter_chunks(DOWNLOAD_CHUNK_BYTES):
+                    out.write(chunk)
         self.downloads += 1
+        log.info("model downloaded", extra={"model": f"s3://{bucket}/{key}", "objects": len(manifest),
+                                            "bytes": sum(size for _, _, size in manifest),
+                                            "seconds": round(time.monotonic() - started, 3)})
         return into / pathlib.PurePosixPath(key).name if single else into
 
     def _directory(self) -> pathlib.Path:
