@@ -16,10 +16,9 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-import detectors.errors
 from detectors import Detector, build_detector
 from detectors.model_source import ModelFetcher
-from worker.errors import UnknownDetector, detector_errors_as_ours
+from worker.errors import detector_errors_as_ours
 from worker.options import DetectorSpec
 
 log = logging.getLogger(__name__)
@@ -74,12 +73,7 @@ class DetectorPool:
         while len(self._built) >= self._cache_size:  # before loading: the two models never coexist here
             self._evict()
         started = time.monotonic()
-        try:
-            detector = self._build(spec.name, **self._options(spec))
-        except detectors.errors.ModelUnavailable as error:
-            log.warning("model cannot be loaded", extra={"detector": spec.name, "model": spec.model,
-                                                         "reason": str(error)})
-            raise UnknownDetector(f"detector {spec.name}: {error}") from error
+        detector = self._build(spec.name, **self._options(spec))  # a model that cannot load: UNKNOWN_DETECTOR
         seconds = time.monotonic() - started
         log.info("model loaded", extra={"detector": spec.name, "model": spec.model, "seconds": round(seconds, 3),
                                         "cached": len(self._built) + 1})
