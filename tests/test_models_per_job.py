@@ -141,6 +141,7 @@ def test_a_human_model_from_s3_is_kept_on_disk_between_jobs(clients, resources, 
     for record in (first, third):
         assert record["status"] == "SUCCEEDED"
         assert read_result(clients, record["result_uri"])["detectors"][0]["model"] == location
+
     def logged(text):
         return [r for r in caplog.records if r.getMessage() == text and location in str(getattr(r, "model", ""))]
     assert (len(logged("model downloaded")), len(logged("model loaded"))) == (1, 2)
