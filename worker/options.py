@@ -31,6 +31,7 @@ class JobOptions:
     sample_every: int = 1  # analyse frames 0, N, 2N, ...
     detect_every: int = 1  # run the detectors on every Nth analysed frame, track between
     limits: Limits = Limits()
+    min_confidence: float | None = None  # the message's own, which entries without theirs took
 
     @property
     def detector_names(self) -> tuple[str, ...]:

@@ -19,6 +19,8 @@ UNITS = {
     "FramesPerSecond": "Count/Second",
     "GpuUtilization": "Percent",
     "GpuMemoryUsed": "Megabytes",
+    "ModelLoads": "Count",
+    "ModelLoadTime": "Seconds",
 }
 
 log = logging.getLogger("videoscan.metrics")
@@ -58,3 +60,7 @@ class JobMetrics:
                 values["FramesPerSecond"] = round(frames / duration_s, 2)
         values.update(gpu or {})
         log.info("metrics", extra=emf_document(self._service, values))
+
+    def model_loaded(self, seconds: float) -> None:
+        """A detector's model was built (downloaded if need be, and loaded): one per cache miss."""
+        log.info("metrics", extra=emf_document(self._service, {"ModelLoads": 1, "ModelLoadTime": round(seconds, 3)}))
