@@ -2,7 +2,9 @@
 
 Quality: faces_dev's 12 photographs, each letterboxed into a 1280x720 frame; faces at least 20 px
 high count (reported by height band), `ignore` boxes are neither misses nor false positives
-(bench/annotated.py). Speed: each model built and warmed up on one batch first, then the median
+(bench/annotated.py); for blazeface-mtcnn also the share of those faces BlazeFace proposes (a
+proposal at IoU >= 0.3 or 0.5, before RNet and ONet), which says whether a miss is the proposals' or
+the refinement's. Speed: each model built and warmed up on one batch first, then the median
 over rounds of the time a frame on short_hamilton_clip.mp4 (its first 64 frames, 640x360) and
 on the letterboxed faces_dev frames (1280x720), in the detector's own batches, the two models in
 interleaved rounds.
@@ -17,7 +19,7 @@ import time
 import cv2
 import numpy as np
 
-from annotated import Tally, letterboxed
+from annotated import Tally, iou, letterboxed
 from common import DATA_DIR, HAMILTON, arguments, data_video, footer, header, median, verdict
 from detectors import build_detector
 
@@ -41,6 +43,8 @@ def main() -> None:
         tally = tallies[model]
         print(f"  faces_dev: recall {tally.recall:.3f}, precision {tally.precision:.3f} "
               f"({tally.true_positives} found, {tally.false_positives} false), by height: {tally.band_recalls()}")
+        if hasattr(detector, "_blazeface"):
+            print(f"  proposals: {_proposal_recall(detector._blazeface, frames, rgb_720p)}")
     clips = {"hamilton 640x360": hamilton, "faces_dev 1280x720": rgb_720p}
     # Rounds interleave the models, so that both meet the same load.
     rounds = {(model, name): [] for model in MODELS for name in clips}
@@ -70,6 +74,20 @@ def _score(detector, frames, rgb_frames) -> Tally:
                              (f.box.top + f.box.height) * height] for f in faces]).reshape(-1, 4)
         tally.add(frame, boxes, np.asarray([f.confidence for f in faces]))
     return tally
+
+
+def _proposal_recall(blazeface, frames, rgb_frames) -> str:
+    """Counted faces with a BlazeFace proposal at IoU >= 0.3 and >= 0.5, and proposals a frame."""
+    covered, counted, proposed = np.zeros(2, int), 0, 0
+    for frame, rgb in zip(frames, rgb_frames):
+        proposals = blazeface.propose([rgb])[0]
+        heights = frame.boxes[:, 3] - frame.boxes[:, 1]
+        faces = frame.boxes[~frame.ignore & (heights >= BANDS[0])]
+        best = iou(faces, proposals[:, :4]).max(axis=1) if len(proposals) else np.zeros(len(faces))
+        covered += [(best >= 0.3).sum(), (best >= 0.5).sum()]
+        counted, proposed = counted + len(faces), proposed + len(proposals)
+    return (f"IoU >= 0.3 {covered[0] / counted:.3f}, IoU >= 0.5 {covered[1] / counted:.3f}, "
+            f"{proposed / len(frames):.0f} proposals a frame")
 
 
 def _time_a_frame(detector, frames: list[np.ndarray]) -> float:

@@ -13,9 +13,9 @@ tune_malloc()
 
 from detectors.base import LANDMARK_NAMES, Box, Detection, Detector, Findings
 from detectors.errors import DetectorError, ModelUnavailable, UnknownDetector
-from detectors.registry import build_detector, check_detector_name, detector_names
+from detectors.registry import build_detector, check_detector_model, check_detector_name, detector_names
 
 __all__ = [
     "LANDMARK_NAMES", "Box", "Detection", "Detector", "DetectorError", "Findings", "ModelUnavailable",
-    "UnknownDetector", "build_detector", "check_detector_name", "detector_names",
+    "UnknownDetector", "build_detector", "check_detector_model", "check_detector_name", "detector_names",
 ]

@@ -29,6 +29,9 @@ SCORE_CLIP = 100.0
 MERGE_IOU = 0.3
 # Raw boxes merged a view at most, the best-scored first: bounds the merge's IoU matrix.
 MAX_VIEW_PROPOSALS = 200
+# Merged proposals passed on a frame at most, the best-scored first: bounds RNet's work, which grows
+# with the proposals scored near the floor (see BENCHMARKS.md, faces).
+MAX_FRAME_PROPOSALS = 320
 VIEW_OVERLAP = 0.2
 SMALLEST_HALF_VIEW = INPUT_SIZE * 7 // 4
 
@@ -120,6 +123,7 @@ class BlazeFace:
         from ai_edge_litert.interpreter import Interpreter
 
         self.min_score = min_score
+        self._logit_floor = np.log(min_score / (1 - min_score))
         self._interpreter = Interpreter(model_path=model_path(), num_threads=threads)
         self._input = self._interpreter.get_input_details()[0]["index"]
         outputs = {detail["name"]: detail["index"] for detail in self._interpreter.get_output_details()}
@@ -129,7 +133,8 @@ class BlazeFace:
         self._lock = threading.Lock()  # an interpreter runs one call at a time
 
     def propose(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """For each frame, its merged proposals: rows x1, y1, x2, y2 (frame pixels), score.
+        """For each frame, its merged proposals, the best-scored first: rows x1, y1, x2, y2 (frame
+        pixels), score.
 
         One interpreter call a frame, all its views batched: a video's frames all have the same
         views, so the interpreter keeps its tensors (resizing them costs more than a call).
@@ -137,19 +142,20 @@ class BlazeFace:
         return [self._propose(frame) for frame in frames]
 
     def _propose(self, frame: np.ndarray) -> np.ndarray:
-        views = square_views(frame.shape[1], frame.shape[0])
-        raw_boxes, raw_scores = self.run(np.stack([model_input(frame, view) for view in views]))
+        inputs, placed = model_inputs(frame, square_views(frame.shape[1], frame.shape[0]))
+        raw_boxes, raw_scores = self.run(inputs)
         merged = []
-        for (left, top, side), view_boxes, view_scores in zip(views, raw_boxes, raw_scores):
-            boxes, scores = decode(view_boxes, view_scores, self._anchors)
-            best = np.argsort(-scores, kind="stable")[:MAX_VIEW_PROPOSALS]
-            best = best[scores[best] >= self.min_score]
-            found = weighted_merge(boxes[best], scores[best])
-            found[:, :4] = found[:, :4] * side + [left, top, left, top]
+        for (left, top, width, height), view_boxes, view_scores in zip(placed, raw_boxes, raw_scores):
+            # Only the anchors over the score floor are decoded (the sigmoid keeps the order).
+            best = np.flatnonzero(view_scores[:, 0] >= self._logit_floor)
+            best = best[np.argsort(-view_scores[best, 0], kind="stable")[:MAX_VIEW_PROPOSALS]]
+            boxes, scores = decode(view_boxes[best], view_scores[best], self._anchors[best])
+            found = weighted_merge(boxes, scores)
+            found[:, :4] = found[:, :4] * [width, height, width, height] + [left, top, left, top]
             merged.append(found)
         # Then across views: a face in two views' overlap is one proposal.
         merged = np.concatenate(merged)
-        return weighted_merge(merged[:, :4], merged[:, 4])
+        return weighted_merge(merged[:, :4], merged[:, 4])[:MAX_FRAME_PROPOSALS]
 
     def run(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Raw outputs for a batch of model inputs: (B, N, 16) boxes, (B, N, 1) scores.
@@ -169,9 +175,25 @@ class BlazeFace:
         return boxes.reshape(len(inputs), count, -1), scores.reshape(len(inputs), count, 1)
 
 
-def model_input(frame: np.ndarray, view: tuple[int, int, int]) -> np.ndarray:
-    """A square view resized to 192x192, scaled to [-1, 1] as MediaPipe's ImageToTensor does."""
-    left, top, side = view
-    square = cv2.resize(frame[top : top + side, left : left + side], (INPUT_SIZE, INPUT_SIZE),
-                        interpolation=cv2.INTER_AREA)
-    return square.astype(np.float32) / 127.5 - 1.0
+def model_inputs(frame: np.ndarray, views: Sequence[tuple[int, int, int]]) -> tuple[np.ndarray, list[tuple]]:
+    """The views as 192x192 model inputs scaled to [-1, 1] as MediaPipe's ImageToTensor does, and
+    where each input lies in the frame: left, top, width, height in frame pixels.
+
+    The frame is resized and scaled once a view size and the views cut from that: overlapping views
+    share the work, and a view's edges move by under a pixel of the resized frame.
+    """
+    height, width = frame.shape[:2]
+    resized, inputs, placed = {}, [], []
+    for left, top, side in views:
+        if side not in resized:
+            scale = INPUT_SIZE / side
+            size = (max(round(width * scale), INPUT_SIZE), max(round(height * scale), INPUT_SIZE))
+            image = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+            resized[side] = image.astype(np.float32) / 127.5 - 1.0
+        image = resized[side]
+        scale_x, scale_y = image.shape[1] / width, image.shape[0] / height
+        x = min(round(left * scale_x), image.shape[1] - INPUT_SIZE)
+        y = min(round(top * scale_y), image.shape[0] - INPUT_SIZE)
+        inputs.append(image[y : y + INPUT_SIZE, x : x + INPUT_SIZE])
+        placed.append((x / scale_x, y / scale_y, INPUT_SIZE / scale_x, INPUT_SIZE / scale_y))
+    return np.stack(inputs), placed

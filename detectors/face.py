@@ -9,13 +9,13 @@ from collections.abc import Sequence
 import numpy as np
 from mtcnn import MTCNN
 
-from detectors import tf_runtime
+from detectors import registry, tf_runtime
 from detectors.base import Detector, Findings
 from detectors.errors import UnknownDetector
 from detectors.face_findings import findings_from_rows
 
-DEFAULT_MODEL = "blazeface-mtcnn"
-MODELS = ("blazeface-mtcnn", "mtcnn")
+MODELS = registry.MODELS["face"]
+DEFAULT_MODEL = MODELS[0]
 
 
 def build_face_detector(model: str = DEFAULT_MODEL, **options) -> Detector:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from detectors import tf_runtime, views
+from detectors import registry, tf_runtime, views
 from detectors.base import Box, Detection, Detector, Findings
 from detectors.model_source import ModelFetcher
 from detectors.object_detection_model import load_model, load_packaged_model
@@ -29,14 +29,15 @@ class HumanDetector(Detector):
 
     def __init__(self, min_confidence: float = 0.5, model: str | None = None, batch_size: int | None = None,
                  tiles: str = "auto", fetch_model: ModelFetcher | None = None):
-        """`model`: a local path or `s3://` location (downloaded by `fetch_model`); else the packaged graph.
+        """`model`: a local path or `s3://` location (downloaded by `fetch_model`); None or "ssdlite": the packaged graph.
         `tiles`: the views of a frame the model sees (detectors.views)."""
         self._views = views.tiling(tiles)  # first: a bad setting fails before the model loads
         self.tiles = tiles
         self.min_confidence = min_confidence
         self.streams = tf_runtime.inference_streams()
         self.on_gpu = tf_runtime.on_gpu()  # sets up TensorFlow before the model loads
-        self._model = load_packaged_model() if model is None else load_model(model, fetch_model)
+        packaged = model in (None, registry.MODELS["human"][0])
+        self._model = load_packaged_model() if packaged else load_model(model, fetch_model)
         # A model whose input fixes the batch size (TF2 exports fix it at 1) is called with that size.
         self.batch_size = self._model.fixed_batch or tf_runtime.batch_size(batch_size, cpu=self.cpu_batch,
                                                                            gpu=self.gpu_batch)

@@ -14,6 +14,9 @@ DETECTORS = {
     "face": "detectors.face:build_face_detector",
     "stub": "detectors.stub:StubDetector",
 }
+# The models a job may name for each detector, the first the default; `human` also takes the
+# location of a TF2 SavedModel directory or frozen graph (a local path or an s3:// URI).
+MODELS = {"human": ("ssdlite",), "face": ("blazeface-mtcnn", "mtcnn"), "stub": ()}
 
 
 def detector_names() -> list[str]:
@@ -23,6 +26,20 @@ def detector_names() -> list[str]:
 def check_detector_name(name: str) -> None:
     if name not in DETECTORS:
         raise UnknownDetector(f"unknown detector {name!r}; known detectors: {', '.join(detector_names())}")
+
+
+def check_detector_model(name: str, model: str) -> None:
+    """A known model of a known detector; for `human`, a model location of the right form."""
+    check_detector_name(name)
+    if model in MODELS[name]:
+        return
+    if name == "human" and not model.startswith("s3://"):
+        return  # a local path: whether it holds a model shows when it loads
+    if name == "human" and model.partition("s3://")[2].partition("/")[2]:
+        return
+    known = ", ".join(MODELS[name]) or "none"
+    shape = " or an s3://bucket/key location" if name == "human" else ""
+    raise UnknownDetector(f"unknown {name} model {model[:80]!r}; known models: {known}{shape}")
 
 
 def build_detector(name: str, **options: Any) -> Detector:

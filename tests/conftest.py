@@ -57,7 +57,7 @@ def settings(resources) -> Settings:
 @pytest.fixture(scope="session")
 def detector_pool() -> DetectorPool:
     """Detectors shared by the whole run, so each real model loads once."""
-    return DetectorPool()
+    return DetectorPool(cache_size=16)  # more than the run builds: none is evicted
 
 
 @pytest.fixture

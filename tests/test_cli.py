@@ -61,6 +61,9 @@ def test_submit_twice_with_one_client_token_gives_one_job_and_one_result(clients
     (["submit", "https://not/s3.mp4"], {}, "video must be an s3://bucket/key URI"),
     (["submit", "s3://b/k.mp4", "--sample-every", "0"], {}, "must be >= 1"),
     (["submit", "s3://b/k.mp4", "--detectors", "dog"], {}, "unknown detector"),
+    (["submit", "s3://bbb/k.mp4", "--detectors", "face:yolo"], {}, "unknown face model 'yolo'"),
+    (["submit", "s3://bbb/k.mp4", "--detectors", "face", "--tiles", "2x2"], {}, "--tiles is an option of the human"),
+    (["submit", "s3://b/k.mp4", "--tiles", "3x3"], {}, "invalid choice"),
     (["submit", "s3://b/k.mp4"], {"VIDEOSCAN_QUEUE_URL": ""}, "VIDEOSCAN_QUEUE_URL"),
     (["status", "../../etc"], {}, "not a valid job id"),
     (["status", "nl\n"], {}, "not a valid job id"),
@@ -191,3 +194,17 @@ def test_analyze_output_never_follows_a_symlink_planted_at_its_temporary_name(sm
     assert victim.read_text() == "precious"
     assert not out.is_symlink() and json.loads(out.read_text())["summary"]["frames_analyzed"] == 24
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json", "out.json.part", "small.mp4", "victim.txt"]
+
+
+def test_submit_sends_models_and_tiles_as_detector_entries(clients, resources):
+    # when a job is submitted naming a model per detector and the human views
+    result = videoscan("submit", f"s3://{resources.results_bucket}/in/a.mp4",
+                       "--detectors", f"human:s3://{resources.results_bucket}/models/people/,face:mtcnn", "--tiles", "2x2")
+
+    # then the stored request and the queued message carry them as the contract's objects
+    assert result.returncode == 0, result.stderr
+    entries = [{"name": "human", "model": f"s3://{resources.results_bucket}/models/people/", "tiles": "2x2"},
+               {"name": "face", "model": "mtcnn"}]
+    assert JobStore(clients.dynamodb, resources.jobs_table).get(result.stdout.strip())["request"]["detectors"] == entries
+    [message] = clients.sqs.receive_message(QueueUrl=resources.queue_url)["Messages"]
+    assert json.loads(message["Body"])["detectors"] == entries

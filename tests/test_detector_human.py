@@ -403,7 +403,7 @@ def test_every_tiles_setting_batches_like_frame_by_frame(tiles, rgb_frames):
 
 
 def test_videoscan_analyze_passes_tiles_to_the_human_detector(data_dir, tmp_path):
-    from helpers import videoscan
+    from support.helpers import videoscan
 
     clip = tmp_path / "vtest-10.mp4"  # consecutive frames: the tracker confirms what it sees again
     frames = read_frames(data_dir / "vtest.avi", range(10))

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from worker.errors import InvalidMessage, MessageRefused, NotAJob, UnknownDetector
-from worker.message import job_id_for_token, job_id_of, parse_request, read_job
+from worker.message import job_id_for_token, job_id_of, parse_request
+from worker.message_body import read_job
 from worker.options import DetectorSpec, JobOptions
 
 VIDEO = "s3://videos/cam/7.mp4"
@@ -147,3 +148,33 @@ def test_refused_bodies_name_their_job_and_the_field(body, job_id, named):
     with pytest.raises(MessageRefused, match=named) as refused:
         read_job(body, "m")
     assert (refused.value.code, refused.value.job_id) == ("INVALID_MESSAGE", job_id)
+
+
+def test_detector_objects_choose_a_model_and_options_per_detector():
+    message = {"video": VIDEO, "min_confidence": 0.6,
+               "detectors": [{"name": "human", "model": "s3://models/people/", "tiles": "2x2"},
+                             {"name": "face", "model": "mtcnn", "min_confidence": 0.8}, "stub"]}
+    request = parse_request(message, "j")
+    assert request.options.detectors == (DetectorSpec("human", "s3://models/people/", 0.6, "2x2"),
+                                         DetectorSpec("face", "mtcnn", 0.8), DetectorSpec("stub", min_confidence=0.6))
+    # the stored request keeps each entry's own choices, and reads back as the same request
+    assert request.to_message()["detectors"] == message["detectors"]
+    assert parse_request(request.to_message(), "j") == request
+
+
+@pytest.mark.parametrize("entry, error, named", [
+    ({"name": "human", "colour": "red"}, InvalidMessage, "detectors[0] ('human'): unknown option(s): 'colour'"),
+    ({"name": "face", "tiles": "auto"}, InvalidMessage, "detectors[0] ('face'): unknown option(s): 'tiles'"),
+    ({"name": "human", "tiles": "3x3"}, InvalidMessage, "detectors[0] ('human').tiles must be one of"),
+    ({"name": "human", "model": 7}, InvalidMessage, "detectors[0] ('human').model must be a non-empty string"),
+    ({"name": "human", "min_confidence": 2}, InvalidMessage, "detectors[0] ('human').min_confidence must be"),
+    ({"name": "face", "model": "yolo"}, UnknownDetector, "detectors[0] ('face'): unknown face model 'yolo'"),
+    ({"name": "human", "model": "s3://bucket-only"}, UnknownDetector, "detectors[0] ('human'): unknown human model"),
+    ({"model": "mtcnn"}, InvalidMessage, "detectors[0].name must be a non-empty string"),
+    ({"name": "cat"}, UnknownDetector, "unknown detector 'cat'"),
+    (["face"], InvalidMessage, "detectors[0] must be a detector name or an object"),
+])
+def test_a_bad_detector_entry_is_refused_naming_it(entry, error, named):
+    with pytest.raises(error) as raised:
+        parse_request({"video": VIDEO, "detectors": [entry]}, "j")
+    assert named in str(raised.value)

@@ -8,7 +8,8 @@ from hypothesis import event, example, given, settings, strategies as st
 
 from worker.errors import MessageRefused, NotAJob
 from worker.aws.jobs import _to_item
-from worker.message import JOB_ID_PATTERN, read_job
+from worker.message import JOB_ID_PATTERN
+from worker.message_body import read_job
 
 CONTRACT_CODES = {"INVALID_MESSAGE", "VIDEO_NOT_FOUND", "ACCESS_DENIED", "VIDEO_UNREADABLE", "VIDEO_TOO_LARGE",
                   "VIDEO_TOO_LONG", "UNKNOWN_DETECTOR", "IDEMPOTENCY_MISMATCH", "INTERNAL"}

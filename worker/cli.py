@@ -129,12 +129,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _detector_list(text: str) -> list[str]:
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in detector_names()]
-    if not names or unknown:
-        raise argparse.ArgumentTypeError(f"unknown detector(s) {unknown}; known: {', '.join(detector_names())}")
-    return names
+def _detector_list(text: str) -> list[str | dict[str, str]]:
+    """`NAME` or `NAME:MODEL` entries, comma-separated: as the message's `detectors` entries."""
+    entries: list[str | dict[str, str]] = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, has_model, model = item.partition(":")
+        if name not in detector_names():
+            raise argparse.ArgumentTypeError(f"unknown detector {name[:40]!r}; known: {', '.join(detector_names())}")
+        entries.append({"name": name, "model": model} if has_model else name)
+    if not entries:
+        raise argparse.ArgumentTypeError(f"no detector named; known: {', '.join(detector_names())}")
+    return entries
 
 
 def _comma_list(text: str) -> list[str]:
@@ -152,12 +157,14 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     def job_options(sub):
-        sub.add_argument("--detectors", type=_detector_list, help="comma-separated, e.g. human,face")
+        sub.add_argument("--detectors", type=_detector_list,
+                         help="comma-separated NAME or NAME:MODEL, e.g. human,face:mtcnn or human:s3://models/people/")
         sub.add_argument("--sample-every", type=_positive_int, help="analyse frames 0, N, 2N, ...")
         sub.add_argument("--detect-every", type=_positive_int, help="run detectors on every Nth analysed frame")
         sub.add_argument("--min-confidence", type=float, help="in (0, 1]; default: each detector's own")
         sub.add_argument("--outputs", type=_comma_list, help="annotated,redacted,thumbnails: made beside the result")
         sub.add_argument("--redact", type=_comma_list, help="labels blurred in the redacted video; default face")
+        sub.add_argument("--tiles", choices=list(TILINGS), help="views of a frame the human detector sees; default auto")
 
     demo = command("demo", cmd_demo, "run the whole system on this machine, no AWS account needed")
     demo.add_argument("--directory", default="videoscan-demo", help="where to leave the video and its result")
@@ -186,7 +193,6 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("video")
     analyze.add_argument("-o", "--output", help="file to write (default: stdout)")
     job_options(analyze)
-    analyze.add_argument("--tiles", choices=list(TILINGS), help="views of a frame the human detector sees; default auto")
 
     render = command("render", cmd_render, "draw a result onto its video, or blur labels in it")
     render.add_argument("result", help="detections.json")

@@ -38,7 +38,7 @@ def cmd_submit(args, settings: Settings) -> int:
     settings.require("queue_url", "jobs_table")
     message = {
         "video": args.video,
-        "detectors": args.detectors,
+        "detectors": _detector_entries(args),
         "sample_every": args.sample_every,
         "detect_every": args.detect_every,
         "min_confidence": args.min_confidence,
@@ -105,15 +105,13 @@ def cmd_analyze(args, settings: Settings, pipeline: PipelineConfig = PipelineCon
 
     if not os.path.isfile(args.video):
         raise UsageError(f"{args.video}: no such file")
-    flags = {"detectors": args.detectors, "sample_every": args.sample_every,
+    flags = {"detectors": _detector_entries(args), "sample_every": args.sample_every,
              "detect_every": args.detect_every, "min_confidence": args.min_confidence,
              "outputs": args.outputs, "redact": args.redact}
     options = _as_usage_error(parse_options, {k: v for k, v in flags.items() if v is not None})
     options = dataclasses.replace(options, limits=settings.limits)
-    if args.tiles:
-        options = dataclasses.replace(options, detectors=tuple(
-            dataclasses.replace(spec, tiles=args.tiles) if spec.name == "human" else spec for spec in options.detectors))
-    pool = DetectorPool(settings.human_model, build=build or build_detector, fetch_model=_model_fetcher(settings))
+    models = [settings.human_model, *(spec.model for spec in options.detectors)]
+    pool = DetectorPool(settings.human_model, build=build or build_detector, fetch_model=_model_fetcher(settings, models))
     detectors = pool.get(options.detectors)
     job = AnalysisJob(f"local-{uuid.uuid4().hex[:12]}", os.path.abspath(args.video), options, default_worker_id())
     if options.outputs and not args.output:
@@ -153,9 +151,19 @@ def cmd_render(args, settings: Settings) -> int:
         raise UsageError(str(error)) from None
 
 
-def _model_fetcher(settings: Settings):
-    """S3 access for a human model on S3; no AWS client otherwise (`analyze` needs none)."""
-    if not (settings.human_model or "").startswith("s3://"):
+def _detector_entries(args) -> list | None:
+    """The `detectors` entries of the flags: `--tiles` goes to `human` (the default detector)."""
+    if not args.tiles:
+        return args.detectors
+    entries = [entry if isinstance(entry, dict) else {"name": entry} for entry in args.detectors or ["human"]]
+    if not any(entry["name"] == "human" for entry in entries):
+        raise UsageError("--tiles is an option of the human detector, which --detectors does not name")
+    return [{**entry, "tiles": args.tiles} if entry["name"] == "human" else entry for entry in entries]
+
+
+def _model_fetcher(settings: Settings, models: list[str | None]):
+    """S3 access for a model on S3; no AWS client otherwise (`analyze` needs none)."""
+    if not any((model or "").startswith("s3://") for model in models):
         return None
     from worker.aws.clients import AwsClients
     from worker.aws.model_fetch import S3ModelFetcher

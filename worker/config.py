@@ -31,6 +31,7 @@ _ENV = {
     "stop_grace_s": "VIDEOSCAN_STOP_GRACE_S",
     "require_gpu": "VIDEOSCAN_REQUIRE_GPU",
     "human_model": "VIDEOSCAN_HUMAN_MODEL",
+    "model_cache_size": "VIDEOSCAN_MODEL_CACHE_SIZE",
     "service_name": "VIDEOSCAN_SERVICE_NAME",
     "log_format": "VIDEOSCAN_LOG_FORMAT",
     "log_level": "VIDEOSCAN_LOG_LEVEL",
@@ -55,6 +56,8 @@ class Settings:
     require_gpu: bool = False
     # A TF2 SavedModel directory or frozen .pb (local path or s3://) for `human`.
     human_model: str | None = None
+    # Detectors (a model with its options) kept built between jobs; the least recently used is dropped.
+    model_cache_size: int = 4
     # The `Service` dimension of the worker's CloudWatch metrics.
     service_name: str = "videoscan"
     log_format: str = "json"
@@ -99,7 +102,7 @@ class Settings:
             raise ConfigError("VIDEOSCAN_LOG_FORMAT must be 'json' or 'text'")
         if self.stop_grace_s < 0:
             raise ConfigError("VIDEOSCAN_STOP_GRACE_S must not be negative")
-        for name in ("max_video_bytes", "max_duration_s", "max_frame_pixels"):
+        for name in ("max_video_bytes", "max_duration_s", "max_frame_pixels", "model_cache_size"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{_ENV[name]} must be positive")
 

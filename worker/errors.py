@@ -105,13 +105,10 @@ class ConfigError(VideoscanError):
     """The worker's configuration is missing or invalid (exit status 2)."""
 
 
-class ModelUnavailable(ConfigError, ValueError):
-    """A detector's model cannot be found or read (the text names its location)."""
-
-
-# The detectors' errors as the worker's: this is where they get the contract's codes.
+# The detectors' errors as the worker's: this is where they get the contract's codes. A model that
+# cannot be loaded fails the job that names it, not the worker.
 _FROM_DETECTORS = {detectors.errors.UnknownDetector: UnknownDetector,
-                   detectors.errors.ModelUnavailable: ModelUnavailable}
+                   detectors.errors.ModelUnavailable: UnknownDetector}
 
 
 @contextlib.contextmanager

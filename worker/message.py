@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 import uuid
 from typing import Any
 
-from detectors import check_detector_name
-from worker.errors import InvalidMessage, JobFailure, MessageRefused, NotAJob, detector_errors_as_ours
+import detectors.errors
+from detectors import check_detector_model, check_detector_name
+from detectors.views import TILINGS
+from worker.errors import InvalidMessage, UnknownDetector, detector_errors_as_ours
 from worker.options import DEFAULT_REDACT, DetectorSpec, JobOptions
 
 # Always used with fullmatch: `$` would also match before a final newline.
 JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
-# A real job message is a few hundred bytes. A larger body is still read (up to SQS's own
-# 1 MiB cap) to find the job it names, and that job is refused.
-MAX_BODY_BYTES = 16 * 1024
-_MAX_READ_BYTES = 1024 * 1024
-# Python refuses to convert integers of over 4300 digits; any integer this long is out of every
-# field's range, so it is read as infinity, which every field refuses naming itself.
-_MAX_INT_DIGITS = 100
 MAX_KEY_BYTES = 1024
 # Frame steps beyond any video's frame count change nothing (6 h at 240 fps is 5.2 M frames);
 # the bound keeps every number one that DynamoDB (38 digits) and any JSON reader hold exactly.
@@ -35,6 +29,9 @@ _TOKEN_NAMESPACE = uuid.UUID("6f1c3c2e-3d55-4c8e-9a53-0b1f0e6b7a10")
 _FIELDS = {"version", "video", "detectors", "sample_every", "detect_every", "min_confidence",
            "output", "tag", "client_token", "job_id", "outputs", "redact"}
 OUTPUT_KINDS = ("annotated", "redacted", "thumbnails")
+# The options a `detectors` object may set, per detector (only `human` has views to choose).
+_DETECTOR_FIELDS = {"human": {"name", "model", "min_confidence", "tiles"}, "face": {"name", "model", "min_confidence"},
+                    "stub": {"name", "min_confidence"}}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,11 +47,11 @@ class JobRequest:
     def to_message(self) -> dict[str, Any]:
         """The validated message, as stored in the job record and sent on the queue."""
         options = self.options
-        # The message's one min_confidence applies to every detector it names.
         message = {
-            "job_id": self.job_id, "video": self.video, "detectors": list(options.detector_names),
+            "job_id": self.job_id, "video": self.video,
+            "detectors": [_detector_entry(spec, options.min_confidence) for spec in options.detectors],
             "sample_every": options.sample_every, "detect_every": options.detect_every,
-            "min_confidence": options.detectors[0].min_confidence,
+            "min_confidence": options.min_confidence,
             # Defaults left out: records of jobs from before these fields compare equal.
             "outputs": list(options.outputs) or None,
             "redact": list(options.redact) if options.redact != DEFAULT_REDACT else None,
@@ -65,70 +62,6 @@ class JobRequest:
 
 def job_id_for_token(client_token: str) -> str:
     return uuid.uuid5(_TOKEN_NAMESPACE, client_token).hex
-
-
-def read_job(body: str, message_id: str) -> JobRequest:
-    """The job an SQS body asks for.
-
-    Raises NotAJob for a body that cannot name a job (not JSON, not an object: it gets no
-    record), and MessageRefused for one that is not a valid job: the job it names, or the
-    message id when it names none, ends FAILED with the failure's code.
-    """
-    size = len(body.encode("utf-8", "replace"))
-    message, duplicates = _decode(body, message_id, size)
-    job_id = message_id
-    try:
-        if duplicates & {"job_id", "client_token"}:  # which one names the job is ambiguous
-            raise InvalidMessage(f"duplicate key(s): {_names(duplicates)}")
-        job_id = job_id_of(message, message_id)
-        if duplicates:
-            raise InvalidMessage(f"duplicate key(s): {_names(duplicates)}")
-        if size > MAX_BODY_BYTES:
-            raise InvalidMessage(f"message is larger than {MAX_BODY_BYTES} bytes")
-        return parse_request(message, job_id)
-    except JobFailure as failure:
-        raise MessageRefused(failure, job_id, *_reportable(message, duplicates)) from None
-
-
-def _decode(body: str, message_id: str, size: int) -> tuple[dict[str, Any], set[str]]:
-    """The body's JSON object, and the keys that appear more than once in it (at any depth)."""
-    if size > _MAX_READ_BYTES:
-        raise MessageRefused(InvalidMessage(f"message is larger than {MAX_BODY_BYTES} bytes"), message_id)
-    duplicates: set[str] = set()
-
-    def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        message = dict(pairs)
-        if len(message) < len(pairs):
-            seen: set[str] = set()
-            duplicates.update(key for key, _ in pairs if key in seen or seen.add(key))
-        return message
-
-    try:
-        # RFC 8259 lets a parser ignore a leading byte-order mark; Windows editors and shells write one.
-        message = json.loads(body.removeprefix("\ufeff"), object_pairs_hook=unique_keys, parse_int=_bounded_int)
-    except RecursionError:
-        raise MessageRefused(InvalidMessage("message is nested too deeply"), message_id) from None
-    except ValueError as error:
-        raise NotAJob(f"body is not JSON: {error}") from None
-    if not isinstance(message, dict):
-        raise NotAJob("body is not a JSON object")
-    return message, duplicates
-
-
-def _bounded_int(digits: str) -> int | float:
-    if len(digits) <= _MAX_INT_DIGITS:
-        return int(digits)
-    return float("-inf") if digits.startswith("-") else float("inf")
-
-
-def _reportable(message: dict[str, Any], duplicates: set[str]) -> tuple[str | None, str | None]:
-    """The tag and video of a refused message, for its record and event: each only if valid itself."""
-    def valid(field: str, validate) -> str | None:
-        try:
-            return None if field in duplicates else validate(message, field)
-        except InvalidMessage:
-            return None
-    return valid("tag", lambda m, f: _string(m, f, 256)), valid("video", _s3_uri)
 
 
 def _names(keys, most: int = 5) -> str:
@@ -171,20 +104,17 @@ def parse_request(message: dict[str, Any], job_id: str) -> JobRequest:
 def parse_options(message: dict[str, Any]) -> JobOptions:
     """The analysis options (shared by jobs and `videoscan analyze`), validated."""
     detectors = message.get("detectors", ["human"])
-    if not isinstance(detectors, list) or not detectors or not all(isinstance(d, str) for d in detectors):
-        raise InvalidMessage("detectors must be a non-empty list of detector names")
-    for name in detectors:
-        _check_text(name, "detectors")
-    if len(set(detectors)) != len(detectors):
+    if not isinstance(detectors, list) or not detectors:
+        raise InvalidMessage("detectors must be a non-empty list of detector names or objects")
+    min_confidence = _confidence(message, "min_confidence")
+    specs = tuple(_detector_spec(entry, f"detectors[{index}]", min_confidence) for index, entry in enumerate(detectors))
+    if len({spec.name for spec in specs}) != len(specs):
         raise InvalidMessage("detectors must not repeat a name")
-    with detector_errors_as_ours():
-        for name in detectors:
-            check_detector_name(name)
-    min_confidence = _confidence(message)
     return JobOptions(
-        detectors=tuple(DetectorSpec(name, min_confidence=min_confidence) for name in detectors),
+        detectors=specs,
         sample_every=_integer(message, "sample_every", 1, minimum=1, maximum=MAX_EVERY),
         detect_every=_integer(message, "detect_every", 1, minimum=1, maximum=MAX_EVERY),
+        min_confidence=min_confidence,
         outputs=_names_list(message, "outputs", (), allowed=OUTPUT_KINDS),
         redact=_names_list(message, "redact", DEFAULT_REDACT),
     )
@@ -209,6 +139,46 @@ def _names_list(message: dict, field: str, default: tuple[str, ...],
     return tuple(value)
 
 
+def _detector_spec(entry: Any, where: str, min_confidence: float | None) -> DetectorSpec:
+    """One `detectors` entry: a name, or an object choosing the detector's model and options."""
+    if isinstance(entry, str):
+        entry = {"name": entry}
+    if not isinstance(entry, dict):
+        raise InvalidMessage(f"{where} must be a detector name or an object, got {shown(entry)}")
+    name = entry.get("name")
+    if not isinstance(name, str) or not name:
+        raise InvalidMessage(f"{where}.name must be a non-empty string")
+    _check_text(name, f"{where}.name")
+    with detector_errors_as_ours():
+        check_detector_name(name)
+    where = f"{where} ({shown(name)})"
+    unknown = set(entry) - _DETECTOR_FIELDS.get(name, {"name"})
+    if unknown:
+        raise InvalidMessage(f"{where}: unknown option(s): {_names(unknown)}")
+    model = entry.get("model")
+    if model is not None:
+        if not isinstance(model, str) or not model:
+            raise InvalidMessage(f"{where}.model must be a non-empty string")
+        _check_text(model, f"{where}.model")
+        try:
+            check_detector_model(name, model)
+        except detectors.errors.UnknownDetector as error:
+            raise UnknownDetector(f"{where}: {error}") from None
+    tiles = entry.get("tiles")
+    if tiles is not None and tiles not in TILINGS:
+        raise InvalidMessage(f"{where}.tiles must be one of {', '.join(TILINGS)}, got {shown(tiles)}")
+    own = _confidence(entry, "min_confidence", f"{where}.min_confidence")
+    return DetectorSpec(name, model, own if own is not None else min_confidence, tiles)
+
+
+def _detector_entry(spec: DetectorSpec, min_confidence: float | None) -> str | dict[str, Any]:
+    """A spec as its message entry: a plain name when it chose nothing of its own."""
+    entry = {"name": spec.name, "model": spec.model, "tiles": spec.tiles,
+             "min_confidence": spec.min_confidence if spec.min_confidence != min_confidence else None}
+    entry = {key: value for key, value in entry.items() if value is not None}
+    return spec.name if len(entry) == 1 else entry
+
+
 def _integer(message: dict, field: str, default: int, minimum: int, maximum: int) -> int:
     value = message.get(field, default)
     if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
@@ -216,12 +186,12 @@ def _integer(message: dict, field: str, default: int, minimum: int, maximum: int
     return value
 
 
-def _confidence(message: dict) -> float | None:
-    value = message.get("min_confidence")
+def _confidence(message: dict, field: str, named: str | None = None) -> float | None:
+    value = message.get(field)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not MIN_CONFIDENCE_FLOOR <= value <= 1:
-        raise InvalidMessage(f"min_confidence must be a number from {MIN_CONFIDENCE_FLOOR} to 1, got {shown(value)}")
+        raise InvalidMessage(f"{named or field} must be a number from {MIN_CONFIDENCE_FLOOR} to 1, got {shown(value)}")
     return float(value)
 
 

@@ -36,6 +36,7 @@ class JobOptions:
     limits: Limits = Limits()
     outputs: tuple[str, ...] = ()  # "annotated", "redacted", "thumbnails" (worker.outputs)
     redact: tuple[str, ...] = DEFAULT_REDACT  # the labels blurred in the redacted video
+    min_confidence: float | None = None  # the message's own, which entries without theirs took
 
     @property
     def detector_names(self) -> tuple[str, ...]:

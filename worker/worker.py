@@ -16,7 +16,7 @@ from worker.job_runner import JobRunner
 from worker.aws.queue import JobQueue, Message
 from worker.aws.jobs import JobStore
 from worker.logs import current_job_id
-from worker.message import read_job
+from worker.message_body import read_job
 from worker.aws.metrics import JobMetrics
 from worker.aws.model_fetch import S3ModelFetcher
 from worker.outcome import Outcome, Reason, settle
@@ -50,7 +50,7 @@ class Worker:
         self.runner = JobRunner(
             settings, self.worker_id, self.queue, self.jobs,
             Storage(clients.s3, settings.max_video_bytes, settings.bucket_allowed),
-            pool or DetectorPool(settings.human_model, fetch_model=S3ModelFetcher(clients.s3)), self.endings, metrics, self.protection, self._abort,
+            pool or worker_pool(settings, clients, metrics), self.endings, metrics, self.protection, self._abort,
         )
         self.running = False
         self.stopping = False
@@ -151,3 +151,10 @@ class Worker:
                                        "attempt": lease.attempt, "receive_count": message.receive_count})
         with self.protection.while_busy():
             return self.runner.run(message, request, lease)
+
+
+def worker_pool(settings: Settings, clients: AwsClients, metrics: JobMetrics) -> DetectorPool:
+    """The worker's detectors: models from S3 kept on disk by ETag, loads counted in its metrics."""
+    fetch = S3ModelFetcher(clients.s3, cache=True, bucket_allowed=settings.bucket_allowed)
+    return DetectorPool(settings.human_model, fetch_model=fetch, cache_size=settings.model_cache_size,
+                        on_load=lambda spec, seconds: metrics.model_loaded(seconds))

@@ -20,6 +20,8 @@ UNITS = {
     "OutputSeconds": "Seconds",
     "GpuUtilization": "Percent",
     "GpuMemoryUsed": "Megabytes",
+    "ModelLoads": "Count",
+    "ModelLoadTime": "Seconds",
 }
 
 log = logging.getLogger("videoscan.metrics")
@@ -62,3 +64,7 @@ class JobMetrics:
             values["OutputSeconds"] = round(output_s, 1)  # seconds of annotated/redacted video made
         values.update(gpu or {})
         log.info("metrics", extra=emf_document(self._service, values))
+
+    def model_loaded(self, seconds: float) -> None:
+        """A detector's model was built (downloaded if need be, and loaded): one per cache miss."""
+        log.info("metrics", extra=emf_document(self._service, {"ModelLoads": 1, "ModelLoadTime": round(seconds, 3)}))
