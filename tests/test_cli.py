@@ -142,8 +142,8 @@ def test_a_job_sent_with_the_plain_aws_cli_is_processed(clients, resources, data
 
     # then the job succeeded with a contract-valid result in which people were found
     record = JobStore(clients.dynamodb, resources.jobs_table).get("from-aws-cli")
-    assert record["status"] == "SUCCEEDED"
-    result = read_result(clients, record["result_uri"])
+    assert record.status == "SUCCEEDED"
+    result = read_result(clients, record.result_uri)
     assert_contract_result(result, sample_every=10)
     assert len(result["frames"]) == 35 and result["video"]["frame_count"] == 341
     assert result["summary"]["max_in_frame"]["person"] >= 3

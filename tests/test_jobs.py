@@ -35,26 +35,26 @@ def test_create_is_idempotent_and_keeps_the_first_request(jobs):
     record, created = jobs.create(request(tag="first"))
     again, created_again = jobs.create(request(tag="second"))
     assert (created, created_again) == (True, False)
-    assert record["status"] == again["status"] == "QUEUED"
-    assert again["tag"] == "first" and again["request"]["tag"] == "first"
-    assert again["attempts"] == 0 and again["created_at"].endswith("Z")
+    assert record.status == again.status == "QUEUED"
+    assert again.tag == "first" and again.request["tag"] == "first"
+    assert again.attempts == 0 and again.created_at.endswith("Z")
 
 
 def test_claim_progress_succeed(jobs):
     jobs.create(request())
     lease = jobs.claim("job-1", "worker-a", lease_s=60)
     claimed = jobs.get("job-1")
-    assert (claimed["status"], claimed["worker_id"], claimed["attempts"], lease.attempt) == \
+    assert (claimed.status, claimed.worker_id, claimed.attempts, lease.attempt) == \
         ("RUNNING", "worker-a", 1, 1)
-    assert claimed["attempt_id"] == lease.attempt_id and lease.attempt_id.startswith("worker-a/")
+    assert claimed.attempt_id == lease.attempt_id and lease.attempt_id.startswith("worker-a/")
     jobs.progress(lease, 10, 40, lease_s=60)
-    assert jobs.get("job-1")["progress"] == {"frames_done": 10, "frames_total": 40}
+    assert jobs.get("job-1").progress == {"frames_done": 10, "frames_total": 40}
     jobs.succeed(lease, "s3://out/detections.json", frames_done=41)
     record = jobs.get("job-1")
-    assert record["status"] == "SUCCEEDED"
-    assert record["result_uri"] == "s3://out/detections.json"
-    assert record["progress"] == {"frames_done": 41, "frames_total": 41}
-    assert "lease_until" not in record and record["finished_at"] >= record["started_at"]
+    assert record.status == "SUCCEEDED"
+    assert record.result_uri == "s3://out/detections.json"
+    assert record.progress == {"frames_done": 41, "frames_total": 41}
+    assert record.lease_until is None and record.finished_at >= record.started_at
 
 
 def test_a_held_job_cannot_be_claimed_until_its_lease_lapses(jobs, clock):
@@ -67,7 +67,7 @@ def test_a_held_job_cannot_be_claimed_until_its_lease_lapses(jobs, clock):
 
     clock.now += 61  # worker-a died: its lease lapses
     second = jobs.claim("job-1", "worker-b", lease_s=60)
-    assert (jobs.get("job-1")["worker_id"], second.attempt) == ("worker-b", 2)
+    assert (jobs.get("job-1").worker_id, second.attempt) == ("worker-b", 2)
     # the old holder can no longer write progress or an end
     with pytest.raises(LeaseLost):
         jobs.progress(first, 5, 40, lease_s=60)
@@ -87,8 +87,8 @@ def test_nothing_moves_a_job_out_of_an_end_state(jobs, clock):
         jobs.succeed(lease, "s3://out/detections.json", 1)
     assert jobs.fail_unclaimed("job-1", "other-attempt", "INVALID_MESSAGE", "late duplicate") is False
     record = jobs.get("job-1")
-    assert record["status"] == "FAILED"
-    assert record["error"] == {"code": "VIDEO_UNREADABLE", "message": "no frame could be decoded"}
+    assert record.status == "FAILED"
+    assert record.error == {"code": "VIDEO_UNREADABLE", "message": "no frame could be decoded"}
 
 
 def test_release_puts_the_job_back_for_the_next_worker(jobs):
@@ -96,13 +96,13 @@ def test_release_puts_the_job_back_for_the_next_worker(jobs):
     lease = jobs.claim("job-1", "worker-a", lease_s=600)
     jobs.release(lease, "worker shut down")
     record = jobs.get("job-1")
-    assert record["status"] == "QUEUED" and "worker_id" not in record
+    assert record.status == "QUEUED" and record.worker_id is None
     assert jobs.claim("job-1", "worker-b", lease_s=600).attempt == 2
 
 
 def test_fail_unclaimed_records_an_invalid_message_that_has_no_record(jobs):
     assert jobs.fail_unclaimed("msg-1", "attempt-1", "INVALID_MESSAGE", "video is required", tag="cam") is True
     record = jobs.get("msg-1")
-    assert (record["status"], record["error"]["code"], record["tag"], record["attempts"]) == \
+    assert (record.status, record.error["code"], record.tag, record.attempts) == \
         ("FAILED", "INVALID_MESSAGE", "cam", 0)
 

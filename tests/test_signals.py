@@ -63,7 +63,7 @@ def test_first_sigterm_finishes_the_job_in_hand_and_takes_no_other(
 
     jobs = JobStore(clients.dynamodb, resources.jobs_table)
     assert handled == 1
-    assert jobs.get("first")["status"] == "SUCCEEDED"
+    assert jobs.get("first").status == "SUCCEEDED"
     assert jobs.get("second") is None  # never received: still waiting on the queue for another worker
     visible = clients.sqs.get_queue_attributes(QueueUrl=resources.queue_url,
                                                AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
@@ -89,10 +89,10 @@ def test_the_job_is_released_for_another_worker_on_a_second_signal_or_after_the_
     released = [job_id for job_id in ("first", "second") if jobs.get(job_id)]
     assert len(released) == 1
     record = jobs.get(released[0])
-    assert record["status"] == "QUEUED" and record["attempts"] == 1 and "worker_id" not in record
-    assert record["last_error"] == "worker shut down"
+    assert record.status == "QUEUED" and record.attempts == 1 and record.worker_id is None
+    assert record.last_error == "worker shut down"
     # and another worker picks it up immediately and finishes it
     other = Worker(Settings.load(), clients, pool=DetectorPool())
     other.run(drain=True)
-    assert jobs.get(released[0])["status"] == "SUCCEEDED"
-    assert jobs.get(released[0])["attempts"] == 2
+    assert jobs.get(released[0]).status == "SUCCEEDED"
+    assert jobs.get(released[0]).attempts == 2

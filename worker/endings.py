@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import logging
 import time
 
@@ -82,11 +81,10 @@ class JobEndings:
         """For a message whose job has already ended: publishes its event if the worker that
         ended it died before it could."""
         record = self.jobs.get(job_id)
-        if not (self.notifier.topic_arn and record and record["status"] in (SUCCEEDED, FAILED)
-                and not record.get("notified_at")):
+        if not (self.notifier.topic_arn and record and record.ended and not record.notified_at):
             return Outcome.delete(Reason.DUPLICATE)
         # The worker that ended the job may still be publishing: give it a visibility timeout.
-        ended_ago = time.time() - datetime.datetime.fromisoformat(record["finished_at"]).timestamp()
+        ended_ago = time.time() - record.finished_epoch()
         if ended_ago < self.visibility_timeout:
             return Outcome.hide(Reason.BUSY, int(self.visibility_timeout - ended_ago) + 1)
         log.info("publishing the completion event a previous attempt did not")

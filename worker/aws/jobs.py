@@ -14,15 +14,15 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
+from worker.aws.job_record import FAILED, FINAL_STATES, QUEUED, RUNNING, SUCCEEDED, JobRecord
 from worker.clock import utc_now_iso
 from worker.errors import JobNotClaimable, LeaseLost
 from worker.message import JobRequest
 
-QUEUED, RUNNING, SUCCEEDED, FAILED = "QUEUED", "RUNNING", "SUCCEEDED", "FAILED"
-FINAL_STATES = (SUCCEEDED, FAILED)
+__all__ = ["FAILED", "FINAL_STATES", "QUEUED", "RUNNING", "SUCCEEDED", "JobRecord", "JobStore", "Lease"]
 
 # The named sub-conditions every write is built from. A lease is one attempt's hold on
 # a RUNNING job: its `attempt_id`, valid until `lease_until` (epoch seconds).
@@ -32,7 +32,6 @@ IS_LAPSED = "(#status = :running AND lease_until < :now_epoch)"
 HELD_BY_ME = "(#status = :running AND attempt_id = :attempt)"
 
 _serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,13 +59,13 @@ class JobStore:
 
     # -- reads -------------------------------------------------------------------------
 
-    def get(self, job_id: str) -> dict[str, Any] | None:
+    def get(self, job_id: str) -> JobRecord | None:
         item = self._db.get_item(TableName=self._table, Key=_key(job_id), ConsistentRead=True).get("Item")
-        return _from_item(item) if item else None
+        return JobRecord.from_item(item)
 
     # -- creation ----------------------------------------------------------------------
 
-    def create(self, request: JobRequest) -> tuple[dict[str, Any], bool]:
+    def create(self, request: JobRequest) -> tuple[JobRecord, bool]:
         """Records a QUEUED job unless one with this id exists; returns (record, created)."""
         now = self._clock()
         record = {
@@ -81,7 +80,7 @@ class JobStore:
             record["tag"] = request.tag
         try:
             self._db.put_item(TableName=self._table, Item=_to_item(record), ConditionExpression=IS_NEW)
-            return record, True
+            return JobRecord(**record), True
         except ClientError as error:
             _raise_unless_condition_failed(error)
             return self.get(request.job_id), False
@@ -134,11 +133,11 @@ class JobStore:
             )
         except ClientError as error:
             _raise_unless_condition_failed(error)
-            old = _from_item(error.response.get("Item") or {})
-            if old.get("attempt_id") != attempt_id:
-                raise JobNotClaimable(job_id, old.get("status"), old.get("lease_until")) from None
+            old = _old_record(error)
+            if old is None or old.attempt_id != attempt_id:
+                raise JobNotClaimable(job_id, old and old.status, old and old.lease_until) from None
             record = old  # a retry of this very claim, which had landed
-        return Lease(job_id, worker_id, attempt_id, record["attempts"])
+        return Lease(job_id, worker_id, attempt_id, record.attempts)
 
     def progress(self, lease: Lease, frames_done: int, frames_total: int, lease_s: float) -> None:
         """Writes progress and renews the lease; LeaseLost if this attempt no longer holds the job."""
@@ -189,7 +188,7 @@ class JobStore:
                 raise LeaseLost(f"job {lease.job_id} is no longer held by {lease.attempt_id}") from None
 
     def _update(self, job_id: str, expression: str, condition: str, values: dict[str, Any],
-                return_new: bool = False) -> dict[str, Any]:
+                return_new: bool = False) -> JobRecord | None:
         # `status` and `error` are DynamoDB reserved words.
         names = {name: name[1:] for name in ("#status", "#error") if name in expression or name in condition}
         response = self._db.update_item(
@@ -202,13 +201,18 @@ class JobStore:
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
             **({"ExpressionAttributeNames": names} if names else {}),
         )
-        return _from_item(response.get("Attributes", {}))
+        return JobRecord.from_item(response.get("Attributes", {}))
+
+
+def _old_record(error: ClientError) -> JobRecord | None:
+    """The record as it stood when a write's condition failed."""
+    return JobRecord.from_item(error.response.get("Item") or {})
 
 
 def _written_by(error: ClientError, attempt_id: str, status: str) -> bool:
     """Whether a failed condition hides this attempt's own earlier write of `status` (a retried request)."""
-    old = _from_item(error.response.get("Item") or {})
-    return old.get("attempt_id") == attempt_id and old.get("status") == status
+    old = _old_record(error)
+    return old is not None and old.attempt_id == attempt_id and old.status == status
 
 
 def _key(job_id: str) -> dict:
@@ -238,17 +242,3 @@ def _to_dynamo(value: Any) -> Any:
 def _to_item(record: dict[str, Any]) -> dict:
     return {k: _serializer.serialize(_to_dynamo(v)) for k, v in record.items()}
 
-
-def _from_item(item: dict) -> dict[str, Any]:
-    return {k: _plain(_deserializer.deserialize(v)) for k, v in item.items()}
-
-
-def _plain(value: Any) -> Any:
-    """Decimals back to int or float, so records print as ordinary JSON."""
-    if isinstance(value, decimal.Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
