@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from worker.errors import JobNotClaimable, LeaseLost
+from worker.idempotency import IdempotencyMismatch
 from worker.aws.jobs import JobStore
 from worker.message import parse_request
 
@@ -31,13 +32,16 @@ def request(job_id="job-1", **fields):
     return parse_request({"video": "s3://bucket/v.mp4", "detectors": ["stub"], **fields}, job_id)
 
 
-def test_create_is_idempotent_and_keeps_the_first_request(jobs):
+def test_create_is_idempotent_for_the_same_request_and_refuses_a_different_one(jobs):
     record, created = jobs.create(request(tag="first"))
-    again, created_again = jobs.create(request(tag="second"))
-    assert (created, created_again) == (True, False)
-    assert record.status == again.status == "QUEUED"
-    assert again.tag == "first" and again.request["tag"] == "first"
+    again, created_again = jobs.create(request(tag="first"))
+    assert (created, created_again, again) == (True, False, record)
+    assert again.status == "QUEUED" and again.tag == "first" and again.request["tag"] == "first"
     assert again.attempts == 0 and again.created_at.endswith("Z")
+    for different in (request(tag="second"), request(tag="first", sample_every=2)):
+        with pytest.raises(IdempotencyMismatch):  # any field but version
+            jobs.create(different)
+    assert jobs.get("job-1") == record
 
 
 def test_claim_progress_succeed(jobs):
@@ -85,7 +89,8 @@ def test_nothing_moves_a_job_out_of_an_end_state(jobs, clock):
     assert taken.value.finished
     with pytest.raises(LeaseLost):
         jobs.succeed(lease, "s3://out/detections.json", 1)
-    assert jobs.fail_unclaimed("job-1", "other-attempt", "INVALID_MESSAGE", "late duplicate") is False
+    with pytest.raises(IdempotencyMismatch):  # an invalid message under its id is not this job
+        jobs.fail_unclaimed("job-1", "other-attempt", "refused:x", "INVALID_MESSAGE", "late duplicate")
     record = jobs.get("job-1")
     assert record.status == "FAILED"
     assert record.error == {"code": "VIDEO_UNREADABLE", "message": "no frame could be decoded"}
@@ -101,8 +106,14 @@ def test_release_puts_the_job_back_for_the_next_worker(jobs):
 
 
 def test_fail_unclaimed_records_an_invalid_message_that_has_no_record(jobs):
-    assert jobs.fail_unclaimed("msg-1", "attempt-1", "INVALID_MESSAGE", "video is required", tag="cam") is True
+    assert jobs.fail_unclaimed("msg-1", "attempt-1", "refused:x", "INVALID_MESSAGE", "video is required",
+                               tag="cam") is True
     record = jobs.get("msg-1")
     assert (record.status, record.error["code"], record.tag, record.attempts) == \
         ("FAILED", "INVALID_MESSAGE", "cam", 0)
+    # its redelivery (another receipt) is the same refused job; another invalid message is not
+    assert jobs.fail_unclaimed("msg-1", "attempt-2", "refused:x", "INVALID_MESSAGE", "video is required") is False
+    with pytest.raises(IdempotencyMismatch):
+        jobs.fail_unclaimed("msg-1", "attempt-3", "refused:y", "INVALID_MESSAGE", "video is required")
+    assert jobs.get("msg-1") == record
 

@@ -6,6 +6,7 @@ import logging
 import time
 
 from worker.errors import JobNotClaimable, LeaseLost, MessageRefused
+from worker.idempotency import IdempotencyMismatch, refused_fingerprint
 from worker.aws.events import Notifier, completion_event, event_from_record
 from worker.aws.jobs import FAILED, SUCCEEDED, JobStore, Lease
 from worker.aws.queue import Message
@@ -47,11 +48,18 @@ class JobEndings:
         log.warning("message rejected", extra={"code": refused.code, "error": str(refused),
                                                "message_id": message.message_id})
         attempt_id = f"{self.worker_id}/{message.receipt_handle[-16:]}"
-        if self.jobs.fail_unclaimed(refused.job_id, attempt_id, refused.code, str(refused), refused.tag):
+        if self.jobs.fail_unclaimed(refused.job_id, attempt_id, refused_fingerprint(message.body), refused.code,
+                                    str(refused), refused.tag):
             self.metrics.job_ended(succeeded=False)
             return self.finish(completion_event(refused.job_id, FAILED, refused.tag, refused.video,
                                                 error={"code": refused.code, "message": str(refused)}), Reason.FAILED)
         return self.already_ended(refused.job_id, refused.video).with_reason(Reason.FAILED)
+
+    def mismatched(self, mismatch: IdempotencyMismatch) -> Outcome:
+        """A message naming an existing job with another request: refused, left for the dead-letter queue."""
+        log.error("message refused: its job id names a different request; leaving it for the dead-letter queue",
+                  extra={"code": mismatch.code, "error": str(mismatch)})
+        return Outcome.leave(Reason.REFUSED)
 
     def unclaimable(self, taken: JobNotClaimable) -> Outcome:
         if taken.finished:

@@ -11,6 +11,7 @@ from worker.analysis.detector_pool import DetectorPool
 from worker.endings import JobEndings
 from worker.errors import JobNotClaimable, MessageRefused, NotAJob
 from worker.aws.events import Notifier
+from worker.idempotency import IdempotencyMismatch
 from worker.identity import default_worker_id
 from worker.job_runner import JobRunner
 from worker.aws.queue import JobQueue, Message
@@ -139,10 +140,16 @@ class Worker:
             return Outcome.leave(Reason.NOT_A_JOB)
         except MessageRefused as refused:
             current_job_id.set(refused.job_id)
-            return self.endings.rejected(message, refused)
+            try:
+                return self.endings.rejected(message, refused)
+            except IdempotencyMismatch as mismatch:  # it names another job: touch nothing
+                return self.endings.mismatched(mismatch)
         current_job_id.set(request.job_id)
 
-        self.jobs.create(request)
+        try:
+            self.jobs.create(request)
+        except IdempotencyMismatch as mismatch:
+            return self.endings.mismatched(mismatch)
         try:
             lease = self.jobs.claim(request.job_id, self.worker_id, self.settings.visibility_timeout)
         except JobNotClaimable as taken:

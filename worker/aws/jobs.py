@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 from worker.aws.job_record import FAILED, FINAL_STATES, QUEUED, RUNNING, SUCCEEDED, JobRecord
 from worker.clock import utc_now_iso
 from worker.errors import JobNotClaimable, LeaseLost
+from worker.idempotency import IdempotencyMismatch, request_fingerprint
 from worker.message import JobRequest
 
 __all__ = ["FAILED", "FINAL_STATES", "QUEUED", "RUNNING", "SUCCEEDED", "JobRecord", "JobStore", "Lease"]
@@ -66,12 +67,17 @@ class JobStore:
     # -- creation ----------------------------------------------------------------------
 
     def create(self, request: JobRequest) -> tuple[JobRecord, bool]:
-        """Records a QUEUED job unless one with this id exists; returns (record, created)."""
+        """Records a QUEUED job unless one with this id exists; returns (record, created).
+
+        IdempotencyMismatch if the existing job was recorded for a different request.
+        """
         now = self._clock()
+        message = request.to_message()
         record = {
             "job_id": request.job_id,
             "status": QUEUED,
-            "request": request.to_message(),
+            "request": message,
+            "fingerprint": request_fingerprint(message),
             "created_at": utc_now_iso(now),
             "updated_at": utc_now_iso(now),
             "attempts": 0,
@@ -83,29 +89,41 @@ class JobStore:
             return JobRecord(**record), True
         except ClientError as error:
             _raise_unless_condition_failed(error)
-            return self.get(request.job_id), False
+        existing = self.get(request.job_id)
+        # Records made before fingerprints were stored are identified by the request they keep.
+        if (existing.fingerprint or request_fingerprint(existing.request)) != record["fingerprint"]:
+            raise IdempotencyMismatch(request.job_id)
+        return existing, False
 
     def record_sent(self, job_id: str, message_id: str) -> None:
         """Notes the SQS message that carries a submitted job (makes `submit` retry-safe)."""
         self._update(job_id, "SET message_id = :message_id", "attribute_exists(job_id)", {":message_id": message_id})
 
-    def fail_unclaimed(self, job_id: str, attempt_id: str, code: str, message: str, tag: str | None = None) -> bool:
-        """Ends a job that never started (an invalid message) as FAILED; False if it had another fate."""
+    def fail_unclaimed(self, job_id: str, attempt_id: str, fingerprint: str, code: str, message: str,
+                       tag: str | None = None) -> bool:
+        """Records a job that never started (an invalid message, `fingerprint` of its body) as FAILED.
+
+        False if this very message was refused before (a redelivery); IdempotencyMismatch if the id
+        names another job, which an invalid message must not touch.
+        """
         now = self._clock()
         values = {":failed": FAILED, ":error": {"code": code, "message": message}, ":now": utc_now_iso(now),
-                  ":queued": QUEUED, ":zero": 0, ":attempt": attempt_id}
+                  ":zero": 0, ":attempt": attempt_id, ":fingerprint": fingerprint}
         expression = ("SET #status = :failed, #error = :error, updated_at = :now, finished_at = :now, "
-                      "attempt_id = :attempt, created_at = if_not_exists(created_at, :now), "
-                      "attempts = if_not_exists(attempts, :zero)")
+                      "attempt_id = :attempt, fingerprint = :fingerprint, created_at = :now, attempts = :zero")
         if tag is not None:
-            expression += ", tag = if_not_exists(tag, :tag)"
+            expression += ", tag = :tag"
             values[":tag"] = tag
         try:
-            self._update(job_id, expression, f"{IS_NEW} OR {IS_QUEUED}", values)
+            self._update(job_id, expression, IS_NEW, values)
             return True
         except ClientError as error:
             _raise_unless_condition_failed(error)
-            return _written_by(error, attempt_id, FAILED)
+            if _written_by(error, attempt_id, FAILED):
+                return True
+            if _old_record(error).fingerprint != fingerprint:
+                raise IdempotencyMismatch(job_id) from None
+            return False
 
     def mark_notified(self, job_id: str) -> None:
         """Records that the ended job's completion event was published (a redelivery then skips it)."""
