@@ -111,8 +111,9 @@ def test_s3_errors_are_told_apart_by_their_code_not_their_text(clients, resource
                                             config=Config(retries={"mode": "standard", "max_attempts": 1}))
         # when the upload fails, then the outage is an error to retry, not the job's fault
         with pytest.raises(Exception) as raised:
-            Storage(s3, max_video_bytes=1).publish_result(str(document), uri)
+            Storage(s3, max_video_bytes=1).publish_result(str(document), uri, "job-a")
     assert not isinstance(raised.value, JobFailure), raised.value
     # while a bucket that really is missing is still recognised by its code
     with pytest.raises(InvalidMessage, match="does not exist"):
-        Storage(clients.s3, max_video_bytes=1).publish_result(str(document), f"s3://no-such-{prefix.lower()}/x.json")
+        Storage(clients.s3, max_video_bytes=1).publish_result(str(document), f"s3://no-such-{prefix.lower()}/x.json",
+                                                          "job-a")

@@ -89,6 +89,8 @@ class JobRunner:
 
     def _execute(self, request: JobRequest, heartbeat: Heartbeat) -> tuple[str, dict]:
         result_uri = self._result_uri(request)
+        configured = request.output is None  # the operator's results bucket, not the message's
+        self.storage.check_output(result_uri, request.job_id, configured)  # before any work
         options = dataclasses.replace(request.options, limits=self.settings.limits)
         detectors = self.pool.get(options.detectors)
         job = AnalysisJob(request.job_id, request.video, options, self.worker_id, request.tag)
@@ -105,14 +107,19 @@ class JobRunner:
                                    on_progress=heartbeat.update, check_continue=check_continue)
             check_continue()
             heartbeat.confirm()  # never publish a result for a job this worker no longer holds
-            self.storage.publish_result(result_path, result_uri)
+            self.storage.publish_result(result_path, result_uri, request.job_id, configured)
         return result_uri, summary
 
     def _result_uri(self, request: JobRequest) -> str:
+        own = f"s3://{self.settings.results_bucket}/results/{request.job_id}/" if self.settings.results_bucket else None
         if request.output:
             prefix = request.output
-        elif self.settings.results_bucket:
-            prefix = f"s3://{self.settings.results_bucket}/results/{request.job_id}/"
+            # results/ in the results bucket holds each job's default prefix: only its own may be named.
+            if own and prefix.startswith(f"s3://{self.settings.results_bucket}/results/") and prefix != own:
+                raise InvalidMessage(f"output must not be inside another job's results/ prefix in "
+                                     f"VIDEOSCAN_RESULTS_BUCKET (this job's is {own})")
+        elif own:
+            prefix = own
         else:
             raise InvalidMessage("output is required: VIDEOSCAN_RESULTS_BUCKET is not set")
         bucket, _ = split_s3_uri(prefix)

@@ -5,14 +5,15 @@ from __future__ import annotations
 import contextlib
 import os
 
-from boto3.exceptions import S3UploadFailedError
 from botocore.exceptions import ClientError
 
-from worker.errors import AccessDenied, InvalidMessage, VideoChanged, VideoNotFound, VideoTooLarge
+from worker.errors import AccessDenied, InvalidMessage, OutputUnavailable, VideoChanged, VideoNotFound, VideoTooLarge
 
 DOWNLOAD_CHUNK_BYTES = 1024 * 1024
 
 _NOT_FOUND = {"404", "NoSuchKey", "NoSuchBucket", "NotFound"}
+# Object metadata naming the job that wrote a result: no other job writes over it.
+OWNER_METADATA = "videoscan-job-id"
 _DENIED = {"403", "AccessDenied", "AllAccessDisabled", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
 
 
@@ -61,19 +62,53 @@ class Storage:
             raise _translate(error, uri) from error
         return path
 
-    def publish_result(self, path: str, uri: str) -> None:
-        """Uploads the finished document; S3 makes an object visible only when it is complete."""
+    def check_output(self, uri: str, job_id: str, configured: bool = False) -> None:
+        """Before the analysis: the output's bucket exists and `uri` holds no other job's result.
+
+        `configured`: the bucket is the operator's VIDEOSCAN_RESULTS_BUCKET, so a missing one is
+        a misconfiguration (OutputUnavailable, retried), not the message's fault.
+        """
         bucket, key = split_s3_uri(uri)
         self.check_allowed(bucket)
         try:
-            self._s3.upload_file(path, bucket, key, ExtraArgs={"ContentType": "application/json"})
-        except (ClientError, S3UploadFailedError) as error:
-            code = _error_code(error)
-            if code == "NoSuchBucket":
-                raise InvalidMessage(f"output: bucket {bucket!r} does not exist") from error
-            if code in _DENIED:
-                raise AccessDenied(f"writing {uri} was denied") from error
-            raise
+            self._s3.head_bucket(Bucket=bucket)
+        except ClientError as error:
+            raise _unwritable(error, uri, configured) from error
+        owner, _ = self._owner(bucket, key, uri)
+        if owner not in (None, job_id):
+            raise AccessDenied(f"output {uri} holds another job's result")
+
+    def publish_result(self, path: str, uri: str, job_id: str, configured: bool = False) -> None:
+        """Uploads the finished document in one request (S3 shows an object only once complete),
+        only where no object is, or where this same job wrote one (its earlier attempt)."""
+        bucket, key = split_s3_uri(uri)
+        self.check_allowed(bucket)
+        try:
+            self._put(path, bucket, key, job_id, IfNoneMatch="*")
+            return
+        except ClientError as error:
+            if _error_code(error) != "PreconditionFailed":
+                raise _unwritable(error, uri, configured) from error
+        owner, etag = self._owner(bucket, key, uri)
+        if owner != job_id:
+            raise AccessDenied(f"output {uri} holds another job's result")
+        # Replace exactly the object that attempt wrote: a write in between fails this one.
+        self._put(path, bucket, key, job_id, IfMatch=etag)
+
+    def _put(self, path: str, bucket: str, key: str, job_id: str, **condition: str) -> None:
+        with open(path, "rb") as body:
+            self._s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json",
+                                Metadata={OWNER_METADATA: job_id}, **condition)
+
+    def _owner(self, bucket: str, key: str, uri: str) -> tuple[str | None, str | None]:
+        """The job that wrote the object at `key` ("" if not videoscan) and its ETag; (None, None) if none is."""
+        try:
+            head = self._s3.head_object(Bucket=bucket, Key=key)
+        except ClientError as error:
+            if _error_code(error) in _NOT_FOUND:
+                return None, None
+            raise _translate(error, uri) from error
+        return head.get("Metadata", {}).get(OWNER_METADATA, ""), head["ETag"]
 
     def read_text(self, uri: str) -> str:
         bucket, key = split_s3_uri(uri)
@@ -89,13 +124,24 @@ class Storage:
             raise _translate(error, uri) from error
 
 
-def _error_code(error: Exception) -> str:
-    """S3's error code, never the message text (which quotes the bucket and key, any text).
+def _error_code(error: ClientError) -> str:
+    """S3's error code, never the message text (which quotes the bucket and key, any text)."""
+    return error.response.get("Error", {}).get("Code", "")
 
-    upload_file raises S3UploadFailedError while handling the ClientError, which carries the code.
-    """
-    client_error = error if isinstance(error, ClientError) else error.__context__
-    return client_error.response.get("Error", {}).get("Code", "") if isinstance(client_error, ClientError) else ""
+
+def _unwritable(error: ClientError, uri: str, configured: bool) -> Exception:
+    """Why the output cannot be written: the message's fault for its own `output`, else the operator's."""
+    bucket, _ = split_s3_uri(uri)
+    code = _error_code(error)
+    if code in _NOT_FOUND:
+        if configured:
+            return OutputUnavailable(f"VIDEOSCAN_RESULTS_BUCKET {bucket!r} does not exist")
+        return InvalidMessage(f"output: bucket {bucket!r} does not exist")
+    if code in _DENIED:
+        if configured:
+            return OutputUnavailable(f"writing to VIDEOSCAN_RESULTS_BUCKET {bucket!r} was denied")
+        return AccessDenied(f"writing {uri} was denied")
+    return error
 
 
 def _translate(error: ClientError, uri: str) -> Exception:
