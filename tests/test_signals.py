@@ -14,6 +14,8 @@ from worker.cli import install_stop_handlers
 from worker.config import Settings
 from worker.analysis.detector_pool import DetectorPool
 from worker.aws.jobs import JobStore
+from worker.aws.storage import DOWNLOAD_CHUNK_BYTES
+from worker.outcome import Reason
 from worker.worker import Worker
 
 
@@ -96,3 +98,19 @@ def test_the_job_is_released_for_another_worker_on_a_second_signal_or_after_the_
     other.run(drain=True)
     assert jobs.get(released[0]).status == "SUCCEEDED"
     assert jobs.get(released[0]).attempts == 2
+
+
+def test_a_stop_during_the_download_releases_the_job_at_the_next_chunk(clients, resources, make_worker):
+    # an object of several download chunks, that would fail VIDEO_UNREADABLE if it were read to its end
+    clients.s3.put_object(Bucket=resources.results_bucket, Key="in/big.mp4", Body=os.urandom(4 * DOWNLOAD_CHUNK_BYTES))
+    send(clients, resources, {"video": f"s3://{resources.results_bucket}/in/big.mp4", "job_id": "downloading",
+                              "detectors": ["stub"]})
+    worker = make_worker()
+    message = worker.queue.receive(1, 30)
+    worker.abort()  # as when the stop grace runs out, or a second SIGTERM comes, during the download
+
+    outcome = worker.handle(message)
+
+    record = JobStore(clients.dynamodb, resources.jobs_table).get("downloading")
+    assert (record.status, record.last_error, record.error) == ("QUEUED", "worker shut down", None)
+    assert outcome.reason is Reason.RELEASED

@@ -101,7 +101,7 @@ class JobRunner:
                 raise JobCancelled("worker is shutting down")
 
         with private_workdir() as workdir:
-            video_path = self.storage.fetch_video(request.video, workdir)
+            video_path = self.storage.fetch_video(request.video, workdir, check_continue)
             result_path = os.path.join(workdir, "detections.json")
             summary = analyze_file(video_path, result_path, job, detectors, self.pipeline,
                                    on_progress=heartbeat.update, check_continue=check_continue)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 
 from botocore.exceptions import ClientError
 
@@ -34,11 +35,12 @@ class Storage:
         if not self._bucket_allowed(bucket):
             raise AccessDenied(f"bucket {bucket!r} is not in VIDEOSCAN_ALLOWED_BUCKETS")
 
-    def fetch_video(self, uri: str, directory: str) -> str:
+    def fetch_video(self, uri: str, directory: str, check_continue: Callable[[], None] = lambda: None) -> str:
         """Checks the object with HeadObject, then streams that same object to a private file in
         `directory`: the download is pinned to the checked ETag (and version, in a versioned
         bucket), so replacing the object in between cannot slip a larger one past the check,
-        and it stops at the limit whatever the answer's size."""
+        and it stops at the limit whatever the answer's size. `check_continue` runs before each
+        chunk, so a stop (or a lost lease) ends a long download at once."""
         bucket, key = split_s3_uri(uri)
         self.check_allowed(bucket)
         head = self._head(bucket, key, uri)
@@ -51,6 +53,7 @@ class Storage:
             with contextlib.closing(body), open(path, "xb") as out:
                 received = 0
                 for chunk in body.iter_chunks(DOWNLOAD_CHUNK_BYTES):
+                    check_continue()
                     received += len(chunk)
                     if received > self._max_video_bytes:
                         raise VideoTooLarge(f"{uri} is over the limit of {self._max_video_bytes} bytes")
