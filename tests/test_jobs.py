@@ -69,7 +69,7 @@ def test_a_held_job_cannot_be_claimed_until_its_lease_lapses(jobs, clock):
     assert taken.value.status == "RUNNING" and not taken.value.finished
     assert taken.value.lease_until == int(clock.now + 60)
 
-    clock.now += 61  # worker-a died: its lease lapses
+    clock.now += 61 + jobs.clock_skew_s  # worker-a died: its lease lapses, by more than the skew tolerated
     second = jobs.claim("job-1", "worker-b", lease_s=60)
     assert (jobs.get("job-1").worker_id, second.attempt) == ("worker-b", 2)
     # the old holder can no longer write progress or an end
@@ -94,6 +94,20 @@ def test_nothing_moves_a_job_out_of_an_end_state(jobs, clock):
     record = jobs.get("job-1")
     assert record.status == "FAILED"
     assert record.error == {"code": "VIDEO_UNREADABLE", "message": "no frame could be decoded"}
+
+
+def test_a_worker_whose_clock_runs_ahead_within_the_tolerated_skew_does_not_take_a_live_job(
+        clients, resources, jobs, clock):
+    jobs.create(request())
+    jobs.claim("job-1", "worker-a", lease_s=60)
+    ahead = Clock(clock.now + 60 + 25)  # its clock is past the lease, by less than the skew tolerated
+    fast = JobStore(clients.dynamodb, resources.jobs_table, clock=ahead, clock_skew_s=30)
+
+    with pytest.raises(JobNotClaimable):
+        fast.claim("job-1", "worker-b", lease_s=60)
+
+    ahead.now += 6  # now lapsed by more than the tolerance, on any clock within it: worker-a is gone
+    assert fast.claim("job-1", "worker-b", lease_s=60).attempt == 2
 
 
 def test_release_puts_the_job_back_for_the_next_worker(jobs):

@@ -65,11 +65,12 @@ class JobEndings:
         if taken.finished:
             log.info("job already ended; settling the duplicate message", extra={"status": taken.status})
             return self.already_ended(taken.job_id)
-        # A live worker holds it: hand the duplicate back until that lease would lapse, rather
-        # than run the job twice at once. If the holder died, the next delivery takes it over.
+        # A live worker holds it: hand the duplicate back until that lease would lapse (on any
+        # clock within the skew tolerated), rather than run the job twice at once. If the holder
+        # died, the next delivery takes it over.
         delay = self.visibility_timeout
         if taken.lease_until:
-            delay = min(delay, max(1, int(taken.lease_until - time.time()) + 1))
+            delay = min(delay, max(1, int(taken.lease_until + self.jobs.clock_skew_s - time.time()) + 1))
         log.info("job is held by another worker; returning the duplicate message",
                  extra={"status": taken.status, "retry_in_s": delay})
         return Outcome.hide(Reason.BUSY, delay)

@@ -42,7 +42,7 @@ class Worker:
         self.settings = settings
         self.worker_id = worker_id or default_worker_id()
         self.queue = JobQueue(clients.sqs, settings.queue_url)
-        self.jobs = JobStore(clients.dynamodb, settings.jobs_table)
+        self.jobs = JobStore(clients.dynamodb, settings.jobs_table, clock_skew_s=settings.clock_skew_s)
         metrics = JobMetrics(settings.service_name)
         self.endings = JobEndings(self.jobs, Notifier(clients.sns, settings.notify_topic_arn), metrics,
                                   self.worker_id, settings.visibility_timeout)

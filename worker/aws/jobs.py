@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 
 from worker.aws.job_record import FAILED, FINAL_STATES, QUEUED, RUNNING, SUCCEEDED, JobRecord
 from worker.clock import utc_now_iso
+from worker.config import DEFAULT_CLOCK_SKEW_S
 from worker.errors import JobNotClaimable, LeaseLost
 from worker.idempotency import IdempotencyMismatch, request_fingerprint
 from worker.message import JobRequest
@@ -26,7 +27,8 @@ from worker.message import JobRequest
 __all__ = ["FAILED", "FINAL_STATES", "QUEUED", "RUNNING", "SUCCEEDED", "JobRecord", "JobStore", "Lease"]
 
 # The named sub-conditions every write is built from. A lease is one attempt's hold on
-# a RUNNING job: its `attempt_id`, valid until `lease_until` (epoch seconds).
+# a RUNNING job: its `attempt_id`, valid until `lease_until` (epoch seconds). `:now_epoch`
+# in IS_LAPSED is the reader's clock less the skew tolerated between workers' clocks.
 IS_NEW = "attribute_not_exists(job_id)"
 IS_QUEUED = "#status = :queued"
 IS_LAPSED = "(#status = :running AND lease_until < :now_epoch)"
@@ -53,10 +55,12 @@ class JobStore:
     was made for, so such a failure is recognised as this attempt's own earlier success.
     """
 
-    def __init__(self, dynamodb, table: str, clock: Callable[[], float] = time.time):
+    def __init__(self, dynamodb, table: str, clock: Callable[[], float] = time.time,
+                 clock_skew_s: float = DEFAULT_CLOCK_SKEW_S):
         self._db = dynamodb
         self._table = table
         self._clock = clock
+        self.clock_skew_s = clock_skew_s
 
     # -- reads -------------------------------------------------------------------------
 
@@ -145,7 +149,8 @@ class JobStore:
                 "REMOVE progress",
                 f"attribute_exists(job_id) AND ({IS_QUEUED} OR {IS_LAPSED})",
                 {":running": RUNNING, ":queued": QUEUED, ":worker": worker_id, ":attempt": attempt_id,
-                 ":lease": _epoch(now + lease_s), ":now_epoch": _epoch(now), ":now": utc_now_iso(now),
+                 ":lease": _epoch(now + lease_s), ":now_epoch": _epoch(now - self.clock_skew_s),
+                 ":now": utc_now_iso(now),
                  ":zero": 0, ":one": 1},
                 return_new=True,
             )
