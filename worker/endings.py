@@ -8,7 +8,7 @@ import time
 from worker.errors import JobNotClaimable, LeaseLost, MessageRefused
 from worker.idempotency import IdempotencyMismatch, refused_fingerprint
 from worker.aws.events import Notifier, completion_event, event_from_record
-from worker.aws.jobs import FAILED, SUCCEEDED, JobStore, Lease
+from worker.aws.jobs import FAILED, SUCCEEDED, JobRecord, JobStore, Lease
 from worker.aws.queue import Message
 from worker.message import JobRequest
 from worker.aws.metrics import JobMetrics
@@ -54,6 +54,18 @@ class JobEndings:
             return self.finish(completion_event(refused.job_id, FAILED, refused.tag, refused.video,
                                                 error={"code": refused.code, "message": str(refused)}), Reason.FAILED)
         return self.already_ended(refused.job_id, refused.video).with_reason(Reason.FAILED)
+
+    def abandoned(self, record: JobRecord, reason: str) -> bool:
+        """Ends FAILED a job whose worker died on every attempt (found by its dead-lettered message);
+        False if it had another fate meanwhile."""
+        if not self.jobs.fail_abandoned(record, f"{self.worker_id}/dead-letter", "INTERNAL", reason):
+            return False
+        log.warning("job failed: its message was dead-lettered while its lease had lapsed",
+                    extra={"code": "INTERNAL", "error": reason, "attempts": record.attempts})
+        self.metrics.job_ended(succeeded=False)
+        self._notify(completion_event(record.job_id, FAILED, record.tag, record.request.get("video"),
+                                      error={"code": "INTERNAL", "message": reason}))
+        return True
 
     def mismatched(self, mismatch: IdempotencyMismatch) -> Outcome:
         """A message naming an existing job with another request: refused, left for the dead-letter queue."""

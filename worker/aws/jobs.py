@@ -129,6 +129,25 @@ class JobStore:
                 raise IdempotencyMismatch(job_id) from None
             return False
 
+    def fail_abandoned(self, record: JobRecord, attempt_id: str, code: str, message: str) -> bool:
+        """Ends FAILED a RUNNING job whose lease (as read in `record`) has lapsed; False if it had
+        another fate since (its holder renewed it, or another worker ended it first)."""
+        now = self._clock()
+        try:
+            self._update(
+                record.job_id,
+                "SET #status = :failed, #error = :error, attempt_id = :attempt, finished_at = :now, "
+                "updated_at = :now REMOVE lease_until",
+                f"{IS_LAPSED} AND attempt_id = :held",
+                {":failed": FAILED, ":error": {"code": code, "message": message}, ":attempt": attempt_id,
+                 ":now": utc_now_iso(now), ":running": RUNNING, ":held": record.attempt_id,
+                 ":now_epoch": _epoch(now - self.clock_skew_s)},
+            )
+            return True
+        except ClientError as error:
+            _raise_unless_condition_failed(error)
+            return _written_by(error, attempt_id, FAILED)
+
     def mark_notified(self, job_id: str) -> None:
         """Records that the ended job's completion event was published (a redelivery then skips it)."""
         now = self._clock()
