@@ -1,4 +1,4 @@
-"""A job's record as the jobs table holds it, typed: nobody outside this module reads raw items."""
+"""A job's record as the jobs table holds it, typed, and the conversions to and from DynamoDB's items."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import datetime
 import decimal
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 QUEUED, RUNNING, SUCCEEDED, FAILED = "QUEUED", "RUNNING", "SUCCEEDED", "FAILED"
 FINAL_STATES = (SUCCEEDED, FAILED)
 
+_serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
 
@@ -78,3 +79,20 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list):
         return [_plain(v) for v in value]
     return value
+
+
+def _to_dynamo(value: Any) -> Any:
+    """DynamoDB wants Decimals, not floats."""
+    if isinstance(value, float):
+        return decimal.Decimal(repr(value))
+    if isinstance(value, dict):
+        return {k: _to_dynamo(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_dynamo(v) for v in value]
+    return value
+
+
+def to_item(values: dict[str, Any]) -> dict:
+    """Attribute (or expression) values as DynamoDB takes them."""
+    return {k: _serializer.serialize(_to_dynamo(v)) for k, v in values.items()}
+

@@ -8,16 +8,14 @@ A lost race surfaces as JobNotClaimable or LeaseLost, never as a raw ClientError
 from __future__ import annotations
 
 import dataclasses
-import decimal
 import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
-from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
-from worker.aws.job_record import FAILED, FINAL_STATES, QUEUED, RUNNING, SUCCEEDED, JobRecord
+from worker.aws.job_record import FAILED, FINAL_STATES, QUEUED, RUNNING, SUCCEEDED, JobRecord, to_item
 from worker.clock import utc_now_iso
 from worker.config import DEFAULT_CLOCK_SKEW_S
 from worker.errors import JobNotClaimable, LeaseLost
@@ -34,7 +32,6 @@ IS_QUEUED = "#status = :queued"
 IS_LAPSED = "(#status = :running AND lease_until < :now_epoch)"
 HELD_BY_ME = "(#status = :running AND attempt_id = :attempt)"
 
-_serializer = TypeSerializer()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,7 +86,7 @@ class JobStore:
         if request.tag is not None:
             record["tag"] = request.tag
         try:
-            self._db.put_item(TableName=self._table, Item=_to_item(record), ConditionExpression=IS_NEW)
+            self._db.put_item(TableName=self._table, Item=to_item(record), ConditionExpression=IS_NEW)
             return JobRecord(**record), True
         except ClientError as error:
             _raise_unless_condition_failed(error)
@@ -238,7 +235,7 @@ class JobStore:
             Key=_key(job_id),
             UpdateExpression=expression,
             ConditionExpression=condition,
-            ExpressionAttributeValues={k: _serializer.serialize(_to_dynamo(v)) for k, v in values.items()},
+            ExpressionAttributeValues=to_item(values),
             ReturnValues="ALL_NEW" if return_new else "NONE",
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
             **({"ExpressionAttributeNames": names} if names else {}),
@@ -268,19 +265,4 @@ def _epoch(seconds: float) -> int:
 def _raise_unless_condition_failed(error: ClientError) -> None:
     if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
         raise error
-
-
-def _to_dynamo(value: Any) -> Any:
-    """DynamoDB wants Decimals, not floats."""
-    if isinstance(value, float):
-        return decimal.Decimal(repr(value))
-    if isinstance(value, dict):
-        return {k: _to_dynamo(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_to_dynamo(v) for v in value]
-    return value
-
-
-def _to_item(record: dict[str, Any]) -> dict:
-    return {k: _serializer.serialize(_to_dynamo(v)) for k, v in record.items()}
 
