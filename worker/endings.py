@@ -58,7 +58,10 @@ class JobEndings:
     def abandoned(self, record: JobRecord, reason: str) -> bool:
         """Ends FAILED a job whose worker died on every attempt (found by its dead-lettered message);
         False if it had another fate meanwhile."""
-        if not self.jobs.fail_abandoned(record, f"{self.worker_id}/dead-letter", "INTERNAL", reason):
+        # A duplicate of its message may still be on the job queue: it has had a visibility timeout
+        # past the lapse to be received and take the job over.
+        if not self.jobs.fail_abandoned(record, f"{self.worker_id}/dead-letter", "INTERNAL", reason,
+                                        grace_s=self.visibility_timeout):
             return False
         log.warning("job failed: its message was dead-lettered while its lease had lapsed",
                     extra={"code": "INTERNAL", "error": reason, "attempts": record.attempts})
@@ -80,7 +83,7 @@ class JobEndings:
         # A live worker holds it: hand the duplicate back until that lease would lapse (on any
         # clock within the skew tolerated), rather than run the job twice at once. If the holder
         # died, the next delivery takes it over.
-        delay = self.visibility_timeout
+        delay = self.visibility_timeout + self.jobs.clock_skew_s
         if taken.lease_until:
             delay = min(delay, max(1, int(taken.lease_until + self.jobs.clock_skew_s - time.time()) + 1))
         log.info("job is held by another worker; returning the duplicate message",

@@ -126,9 +126,9 @@ class JobStore:
                 raise IdempotencyMismatch(job_id) from None
             return False
 
-    def fail_abandoned(self, record: JobRecord, attempt_id: str, code: str, message: str) -> bool:
-        """Ends FAILED a RUNNING job whose lease (as read in `record`) has lapsed; False if it had
-        another fate since (its holder renewed it, or another worker ended it first)."""
+    def fail_abandoned(self, record: JobRecord, attempt_id: str, code: str, message: str, grace_s: float) -> bool:
+        """Ends FAILED a RUNNING job whose lease (as read in `record`) lapsed over `grace_s` ago; False
+        if it had another fate since (its holder renewed it, another worker took it or ended it)."""
         now = self._clock()
         try:
             self._update(
@@ -138,7 +138,7 @@ class JobStore:
                 f"{IS_LAPSED} AND attempt_id = :held",
                 {":failed": FAILED, ":error": {"code": code, "message": message}, ":attempt": attempt_id,
                  ":now": utc_now_iso(now), ":running": RUNNING, ":held": record.attempt_id,
-                 ":now_epoch": _epoch(now - self.clock_skew_s)},
+                 ":now_epoch": _epoch(now - self.clock_skew_s - grace_s)},
             )
             return True
         except ClientError as error:
