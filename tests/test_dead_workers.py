@@ -23,9 +23,12 @@ def dead_lettered(clients, resources, job_id: str, lease_ended_ago_s: float) -> 
     clients.sqs.send_message(QueueUrl=resources.dead_letter_queue_url, MessageBody=json.dumps(body))
 
 
-def test_a_live_worker_fails_a_job_whose_worker_died_on_every_attempt(clients, resources, make_worker):
+def test_a_live_worker_fails_a_job_whose_worker_died_on_every_attempt(clients, resources, settings, make_worker):
     events_url = subscribe_queue(clients, resources.topic_arn, resources.jobs_table + "-events")
-    dead_lettered(clients, resources, "doomed", lease_ended_ago_s=120)
+    # ended long enough ago for any duplicate message to have taken the job over
+    dead_lettered(clients, resources, "doomed", lease_ended_ago_s=settings.visibility_timeout + settings.clock_skew_s + 5)
+    # ended too recently: a duplicate of its message may still take it over
+    dead_lettered(clients, resources, "just-lapsed", lease_ended_ago_s=settings.clock_skew_s + 5)
     dead_lettered(clients, resources, "still-held", lease_ended_ago_s=-600)  # its lease runs on: not dead
     jobs = JobStore(clients.dynamodb, resources.jobs_table)
 
@@ -34,7 +37,7 @@ def test_a_live_worker_fails_a_job_whose_worker_died_on_every_attempt(clients, r
 
     record = jobs.get("doomed")
     assert (record.status, record.error) == ("FAILED", STOPPED)
-    assert jobs.get("still-held").status == "RUNNING"
+    assert jobs.get("still-held").status == jobs.get("just-lapsed").status == "RUNNING"
     assert [(e["job_id"], e["status"], e["error"]) for e in receive_events(clients, events_url)] == \
         [("doomed", "FAILED", STOPPED)]
-    assert queue_depth(clients, resources.dead_letter_queue_url) == 2  # kept for inspection
+    assert queue_depth(clients, resources.dead_letter_queue_url) == 3  # kept for inspection
