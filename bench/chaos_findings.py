@@ -9,7 +9,7 @@ import pathlib
 from typing import TYPE_CHECKING
 
 from tests.support.fault_proxy import DROPPED_AFTER, FaultProxy
-from worker.aws.jobs import FINAL_STATES
+from worker.aws.jobs import JobRecord
 
 if TYPE_CHECKING:
     from chaos import Fleet
@@ -77,7 +77,7 @@ def result_rewrites(clients, bucket: str, attempts: list[Attempt]) -> collection
 class Findings:
     job_ids: list[str]
     messages: int
-    records: dict[str, dict | None]
+    records: dict[str, JobRecord | None]
     attempts: list[Attempt]
     kills: list[Kill]
     fleet: Fleet
@@ -89,7 +89,7 @@ class Findings:
     log_dir: pathlib.Path
 
     def lost(self) -> list[str]:
-        return [job_id for job_id, r in self.records.items() if not r or r["status"] not in FINAL_STATES]
+        return [job_id for job_id, r in self.records.items() if not r or not r.ended]
 
     def republished(self) -> tuple[collections.Counter, collections.Counter]:
         """Events published again, by job: by botocore after the proxy dropped a Publish's response,
@@ -109,10 +109,10 @@ class Findings:
 
 def report(run: Findings) -> bool:
     """Prints the figures; returns whether the run met the target."""
-    statuses = collections.Counter(r["status"] for r in run.records.values() if r)
+    statuses = collections.Counter(r.status for r in run.records.values() if r)
     lost = run.lost()
     events = collections.Counter(e["job_id"] for e in run.events)
-    wrong_events = [e for e in run.events if (run.records.get(e["job_id"]) or {}).get("status") != e["status"]]
+    wrong_events = [e for e in run.events if getattr(run.records.get(e["job_id"]), "status", None) != e["status"]]
     retried, redelivered = run.republished()
     explained = retried + redelivered
     extra_events = {job_id: n - 1 for job_id, n in events.items() if n > 1}
@@ -123,7 +123,7 @@ def report(run: Findings) -> bool:
     signals = collections.Counter(k.signal for k in run.kills)
     sigterm_exits = [w.exited_at - w.signalled.at for w in run.fleet.workers
                      if w.signalled and w.signalled.signal == "SIGTERM" and w.exited_at]
-    attempts = max((r.get("attempts", 0) for r in run.records.values() if r), default=0)
+    attempts = max((r.attempts for r in run.records.values() if r), default=0)
 
     print(f"jobs submitted:             {len(run.job_ids)} ({run.messages} messages, duplicates included)")
     print(f"SUCCEEDED / FAILED:         {statuses['SUCCEEDED']} / {statuses['FAILED']}")

@@ -17,7 +17,6 @@ Three figures for the queue path:
 
 from __future__ import annotations
 
-import datetime
 import json
 import logging
 import pathlib
@@ -54,11 +53,11 @@ def main() -> None:
             started = time.time()
             run = run_process(videoscan("run", "--drain"), env={**stack.environment(), **resources.environment()})
             record = jobs.get(job_id)
-            if record is None or record["status"] != "SUCCEEDED":
+            if record is None or record.status != "SUCCEEDED":
                 raise RuntimeError(f"job {job_id} did not succeed: {record}")
-            finished = _epoch(record["finished_at"])
+            finished = record.finished_epoch()
             return {"whole": run.wall_s, "until job ended": finished - started,
-                    "job record": finished - _epoch(record["started_at"])}
+                    "job record": finished - record.started_epoch()}
 
         def analyze() -> dict:
             run = run_process(videoscan("analyze", video, "-o", pathlib.Path(workdir) / "detections.json",
@@ -76,10 +75,6 @@ def main() -> None:
     judged = paired_ratio([r["until job ended"] for r in runs["queue path"]], analyze_s)
     print(verdict("queue path (until the job ended) / analyze", judged, TARGET, at_least=False))
     footer()
-
-
-def _epoch(iso: str) -> float:
-    return datetime.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
 if __name__ == "__main__":

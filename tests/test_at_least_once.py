@@ -58,18 +58,18 @@ def test_a_worker_killed_mid_job_is_taken_over_and_the_job_ends_once(
     jobs = JobStore(clients.dynamodb, fast_resources.jobs_table)
     victim = subprocess.Popen([sys.executable, "-m", "worker", "run"], stderr=subprocess.DEVNULL)
     try:
-        wait_for(lambda: (jobs.get("killed") or {}).get("progress", {}).get("frames_done"), 120, "progress")
+        wait_for(lambda: (getattr(jobs.get("killed"), "progress", None) or {}).get("frames_done"), 120, "progress")
     finally:
         # when the instance is lost mid-job
         victim.send_signal(signal.SIGKILL)
         victim.wait()
-    assert jobs.get("killed")["status"] == "RUNNING"
+    assert jobs.get("killed").status == "RUNNING"
 
     # then the next worker takes the job over once its lease lapses, and finishes it
     successor = make_worker()
-    drain_until(successor, lambda: jobs.get("killed")["status"] == "SUCCEEDED", timeout_s=180)
+    drain_until(successor, lambda: jobs.get("killed").status == "SUCCEEDED", timeout_s=180)
     record = jobs.get("killed")
-    assert record["attempts"] == 2 and record["worker_id"] == successor.worker_id
+    assert record.attempts == 2 and record.worker_id == successor.worker_id
     assert result_versions(clients, fast_resources, "killed") == 1
     assert [e["status"] for e in receive_events(clients, events)] == ["SUCCEEDED"]
     assert queue_depth(clients, fast_resources.queue_url) == 0
@@ -105,7 +105,7 @@ def test_duplicate_deliveries_to_several_workers_run_the_job_once(clients, fast_
     # then it ran once: one success, the duplicates settled without work, one result, one event
     assert reasons.count(Reason.SUCCEEDED) == 1
     assert set(reasons) <= {Reason.SUCCEEDED, Reason.DUPLICATE, Reason.BUSY} and reasons.count(Reason.DUPLICATE) == 2
-    assert jobs.get("dup")["attempts"] == 1
+    assert jobs.get("dup").attempts == 1
     assert result_versions(clients, fast_resources, "dup") == 1
     assert [e["job_id"] for e in receive_events(clients, events)] == ["dup"]
 
@@ -130,15 +130,15 @@ def test_a_job_lasting_many_visibility_timeouts_is_never_handed_to_another_worke
         stolen = clients.sqs.receive_message(QueueUrl=fast_resources.queue_url, WaitTimeSeconds=1)
         assert "Messages" not in stolen, "the message became visible while its job ran"
         held = jobs.get("long")
-        assert (held["status"], held["attempt_id"]) == ("RUNNING", first["attempt_id"])
-        assert held["lease_until"] >= time.time() - 1, "the lease lapsed while its job ran"
+        assert (held.status, held.attempt_id) == ("RUNNING", first.attempt_id)
+        assert held.lease_until >= time.time() - 1, "the lease lapsed while its job ran"
     gated.proceed.set()
     running.join()
 
     # then the job ran once, and its lease was renewed while it ran
-    assert held["lease_until"] >= first["lease_until"] + 5
+    assert held.lease_until >= first.lease_until + 5
     record = jobs.get("long")
-    assert record["status"] == "SUCCEEDED" and record["attempts"] == 1
+    assert record.status == "SUCCEEDED" and record.attempts == 1
 
 
 def test_a_worker_that_lost_its_lease_stops_without_writing_anything(clients, fast_resources, small_video):
@@ -161,7 +161,7 @@ def test_a_worker_that_lost_its_lease_stops_without_writing_anything(clients, fa
     # then it stops: no result, and the record still belongs to the new owner
     assert outcome == [Outcome.leave(Reason.LOST)]
     record = JobStore(clients.dynamodb, fast_resources.jobs_table).get("taken")
-    assert (record["status"], record["attempt_id"], record["attempts"]) == ("RUNNING", new_owner.attempt_id, 2)
+    assert (record.status, record.attempt_id, record.attempts) == ("RUNNING", new_owner.attempt_id, 2)
     assert result_versions(clients, fast_resources, "taken") == 0
 
 
@@ -181,13 +181,13 @@ def test_a_poison_job_fails_on_its_last_attempt_and_ends_in_the_dead_letter_queu
     send(clients, resources, {"video": video, "detectors": ["stub"], "job_id": "poison"})
     jobs = JobStore(clients.dynamodb, resources.jobs_table)
 
-    ended = lambda: (jobs.get("poison") or {}).get("status") == "FAILED"  # noqa: E731
+    ended = lambda: getattr(jobs.get("poison"), "status", None) == "FAILED"  # noqa: E731
     drain_until(worker_with(clients, ExplodingDetector()), ended, timeout_s=60)
 
     # then the record ended FAILED with INTERNAL on the second (last) attempt, never left RUNNING
     record = jobs.get("poison")
-    assert record["attempts"] == 2
-    assert record["error"] == {"code": "INTERNAL", "message": "RuntimeError: kaboom"}
+    assert record.attempts == 2
+    assert record.error == {"code": "INTERNAL", "message": "RuntimeError: kaboom"}
     assert [e["status"] for e in receive_events(clients, events)] == ["FAILED"]
     # and SQS moves the message to the dead-letter queue at its next receive
     assert "Messages" not in clients.sqs.receive_message(QueueUrl=resources.queue_url, WaitTimeSeconds=2)
@@ -242,7 +242,7 @@ def test_scale_in_protection_is_on_only_while_a_job_runs(clients, resources, sma
         ("PUT", "/v1/task-protection/v1/state", {"ProtectionEnabled": True, "ExpiresInMinutes": 60}),
         ("PUT", "/v1/task-protection/v1/state", {"ProtectionEnabled": False}),
     ]
-    assert JobStore(clients.dynamodb, resources.jobs_table).get("protected")["status"] == "SUCCEEDED"
+    assert JobStore(clients.dynamodb, resources.jobs_table).get("protected").status == "SUCCEEDED"
 
 
 def test_an_event_lost_after_the_job_ended_is_published_by_the_next_delivery(clients, fast_resources, small_video):
@@ -258,7 +258,7 @@ def test_an_event_lost_after_the_job_ended_is_published_by_the_next_delivery(cli
 
     # then the job has ended, unannounced, and its message was kept for a redelivery
     record = jobs.get("unannounced")
-    assert record["status"] == "SUCCEEDED" and "notified_at" not in record
+    assert record.status == "SUCCEEDED" and record.notified_at is None
     assert queue_depth(clients, fast_resources.queue_url) == 1
 
     # when the message comes back to a worker that can publish
@@ -267,11 +267,11 @@ def test_an_event_lost_after_the_job_ended_is_published_by_the_next_delivery(cli
 
     # then the job was not run again, and its one event went out
     record = jobs.get("unannounced")
-    assert record["attempts"] == 1 and "notified_at" in record
+    assert record.attempts == 1 and record.notified_at is not None
     assert result_versions(clients, fast_resources, "unannounced") == 1
     assert receive_events(clients, events) == [{
         "job_id": "unannounced", "status": "SUCCEEDED", "tag": "t", "video": video,
-        "result_uri": record["result_uri"], "error": None}]
+        "result_uri": record.result_uri, "error": None}]
 
 
 def test_a_worker_paused_longer_than_its_lease_stops_the_job_on_resuming(clients, fast_resources, small_video):

@@ -44,15 +44,15 @@ def test_each_bad_job_fails_with_its_code_and_a_good_job_after_them_succeeds(
     assert handled == len(bad_jobs) + 2
     for job_id, (_, code) in bad_jobs.items():
         record = jobs.get(job_id)
-        assert (job_id, record["status"], record["error"]["code"]) == (job_id, "FAILED", code)
-        assert record["error"]["message"]
-        assert "result_uri" not in record
-    assert "video is required" in jobs.get("no-video")["error"]["message"]
-    assert "colour" in jobs.get("unknown-field")["error"]["message"]
-    assert "sample_every" in jobs.get("sample-zero")["error"]["message"]
-    assert "'cat'" in jobs.get("unknown-detector")["error"]["message"]
+        assert (job_id, record.status, record.error["code"]) == (job_id, "FAILED", code)
+        assert record.error["message"]
+        assert record.result_uri is None
+    assert "video is required" in jobs.get("no-video").error["message"]
+    assert "colour" in jobs.get("unknown-field").error["message"]
+    assert "sample_every" in jobs.get("sample-zero").error["message"]
+    assert "'cat'" in jobs.get("unknown-detector").error["message"]
     # and the good job after them succeeded in the same run
-    assert jobs.get("good-after")["status"] == "SUCCEEDED"
+    assert jobs.get("good-after").status == "SUCCEEDED"
     # and the body that is not JSON has no record and was not deleted (it is in flight, for the DLQ)
     assert jobs.get(not_json_id) is None
     assert queue_depth(clients, resources.queue_url) == 1
@@ -90,9 +90,9 @@ def test_limits_and_allowed_buckets_fail_before_any_download(clients, resources,
     make_worker(allowed_buckets=frozenset({"some-input-bucket"}), max_video_bytes=1000).run(drain=True)
 
     jobs = JobStore(clients.dynamodb, resources.jobs_table)
-    assert jobs.get("too-big")["error"]["code"] == "VIDEO_TOO_LARGE"
-    assert jobs.get("read-outside")["error"]["code"] == "ACCESS_DENIED"
-    assert jobs.get("write-outside")["error"]["code"] == "ACCESS_DENIED"
+    assert jobs.get("too-big").error["code"] == "VIDEO_TOO_LARGE"
+    assert jobs.get("read-outside").error["code"] == "ACCESS_DENIED"
+    assert jobs.get("write-outside").error["code"] == "ACCESS_DENIED"
     assert "Contents" not in clients.s3.list_objects_v2(Bucket=other, Prefix="out/")
 
 
@@ -102,5 +102,5 @@ def test_frames_over_the_pixel_limit_fail_as_too_large(clients, resources, make_
 
     make_worker(max_frame_pixels=160 * 120 - 1).run(drain=True)
 
-    error = JobStore(clients.dynamodb, resources.jobs_table).get("too-many-pixels")["error"]
+    error = JobStore(clients.dynamodb, resources.jobs_table).get("too-many-pixels").error
     assert error["code"] == "VIDEO_TOO_LARGE" and "160x120" in error["message"]

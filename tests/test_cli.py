@@ -95,7 +95,7 @@ def test_submit_with_huge_or_tiny_numbers_exits_2_with_one_line_naming_the_optio
 
 def test_results_of_an_unknown_or_failed_job_exit_1(clients, resources):
     assert videoscan("results", "no-such-job").returncode == 1
-    JobStore(clients.dynamodb, resources.jobs_table).fail_unclaimed("bad-1", "a-1", "INVALID_MESSAGE", "video is required")
+    JobStore(clients.dynamodb, resources.jobs_table).fail_unclaimed("bad-1", "a-1", "refused:x", "INVALID_MESSAGE", "video is required")
     failed = videoscan("results", "bad-1")
     assert failed.returncode == 1 and "INVALID_MESSAGE" in failed.stderr
 
@@ -106,7 +106,7 @@ TERMINAL_CONTROLS = ("\x1b", "\x07", "\x9b", "\x90")
 def test_results_and_status_never_print_terminal_controls_from_stored_text(clients, resources):
     # given records and a result written by some other tool, with escape sequences in their text
     jobs = JobStore(clients.dynamodb, resources.jobs_table)
-    jobs.fail_unclaimed("painted", "a-1", "INVALID_MESSAGE", "bad \x1b]0;pwned\x07 \x1b[2J\nforged line")
+    jobs.fail_unclaimed("painted", "a-1", "refused:x", "INVALID_MESSAGE", "bad \x1b]0;pwned\x07 \x1b[2J\nforged line")
     document = {"job_id": "forged", "tag": "\x9b31m\x90red", "frames": []}
     clients.s3.put_object(Bucket=resources.results_bucket, Key="results/forged/detections.json",
                           Body=json.dumps(document, ensure_ascii=False).encode(), ContentType="application/json")
@@ -145,8 +145,8 @@ def test_a_job_sent_with_the_plain_aws_cli_is_processed(clients, resources, data
 
     # then the job succeeded with a contract-valid result in which people were found
     record = JobStore(clients.dynamodb, resources.jobs_table).get("from-aws-cli")
-    assert record["status"] == "SUCCEEDED"
-    result = read_result(clients, record["result_uri"])
+    assert record.status == "SUCCEEDED"
+    result = read_result(clients, record.result_uri)
     assert_contract_result(result, sample_every=10)
     assert len(result["frames"]) == 35 and result["video"]["frame_count"] == 341
     assert result["summary"]["max_in_frame"]["person"] >= 3

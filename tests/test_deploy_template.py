@@ -36,6 +36,7 @@ WORKER_ACTIONS = frozenset(
         "sqs:DeleteMessage",
         "sqs:ChangeMessageVisibility",
         "sqs:GetQueueAttributes",
+        "sqs:GetQueueUrl",  # of the dead-letter queue, named by the redrive policy
         "dynamodb:GetItem",
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",

@@ -65,20 +65,20 @@ def test_every_job_ends_once_when_a_tenth_of_aws_requests_fail(
     # when a worker talks to AWS through the proxy, draining the queue pass after pass (a message
     # whose receive was lost stays hidden until its visibility timeout, then comes back)
     def all_ended() -> bool:
-        return all((jobs.get(job_id) or {}).get("status") in FINAL_STATES for job_id in [*job_ids, "invalid"])
+        return all(getattr(jobs.get(job_id), "status", None) in FINAL_STATES for job_id in [*job_ids, "invalid"])
     drain_until(worker, all_ended, DEADLINE_S)
 
     # then every job succeeded on its first attempt (a retried claim is not a second one) ...
     records = {job_id: jobs.get(job_id) for job_id in job_ids}
-    assert {job_id: (r["status"], r["attempts"]) for job_id, r in records.items()} == \
+    assert {job_id: (r.status, r.attempts) for job_id, r in records.items()} == \
         {job_id: ("SUCCEEDED", 1) for job_id in job_ids}
     invalid = jobs.get("invalid")
-    assert invalid["status"] == "FAILED" and invalid["error"]["code"] == "INVALID_MESSAGE"
+    assert invalid.status == "FAILED" and invalid.error["code"] == "INVALID_MESSAGE"
     # ... with exactly one result object each, complete and its own
     listed = clients.s3.list_objects_v2(Bucket=resources.results_bucket, Prefix="results/")["Contents"]
     assert sorted(o["Key"] for o in listed) == sorted(f"results/{job_id}/detections.json" for job_id in job_ids)
     for job_id, record in records.items():
-        result = read_result(clients, record["result_uri"])
+        result = read_result(clients, record.result_uri)
         assert result["job_id"] == job_id and result["summary"]["frames_analyzed"] == 24
     # and the queue and its dead-letter queue are empty
     assert queue_depth(clients, resources.queue_url) == 0
@@ -111,8 +111,9 @@ def test_s3_errors_are_told_apart_by_their_code_not_their_text(clients, resource
                                             config=Config(retries={"mode": "standard", "max_attempts": 1}))
         # when the upload fails, then the outage is an error to retry, not the job's fault
         with pytest.raises(Exception) as raised:
-            Storage(s3, max_video_bytes=1).publish_result(str(document), uri)
+            Storage(s3, max_video_bytes=1).publish_result(str(document), uri, "job-a")
     assert not isinstance(raised.value, JobFailure), raised.value
     # while a bucket that really is missing is still recognised by its code
     with pytest.raises(InvalidMessage, match="does not exist"):
-        Storage(clients.s3, max_video_bytes=1).publish_result(str(document), f"s3://no-such-{prefix.lower()}/x.json")
+        Storage(clients.s3, max_video_bytes=1).publish_result(str(document), f"s3://no-such-{prefix.lower()}/x.json",
+                                                          "job-a")

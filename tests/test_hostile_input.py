@@ -48,13 +48,13 @@ def test_a_video_with_a_damaged_middle_succeeds_with_the_frames_that_decode(
     # then the job succeeded with the frames that decode, counting the ones lost in the middle
     jobs = JobStore(clients.dynamodb, resources.jobs_table)
     record = jobs.get("damaged")
-    assert record["status"] == "SUCCEEDED"
-    facts = read_result(clients, record["result_uri"])["video"]
+    assert record.status == "SUCCEEDED"
+    facts = read_result(clients, record.result_uri)["video"]
     assert 200 < facts["frame_count"] < 275
     assert facts["frame_count"] + facts["frames_skipped"] == pytest.approx(275, abs=3)
     assert facts["fps"] == pytest.approx(29.97, abs=0.5)
     # and the worker went on to the next job
-    assert jobs.get("after-damaged")["status"] == "SUCCEEDED"
+    assert jobs.get("after-damaged").status == "SUCCEEDED"
 
 
 class StalledReader:
@@ -88,8 +88,8 @@ def test_job_ids_that_could_escape_a_prefix_are_invalid(clients, resources, make
     make_worker().run(drain=True)
 
     record = JobStore(clients.dynamodb, resources.jobs_table).get(message_id)  # recorded under the message id
-    assert record["status"] == "FAILED" and record["error"]["code"] == "INVALID_MESSAGE"
-    assert "job_id" in record["error"]["message"]
+    assert record.status == "FAILED" and record.error["code"] == "INVALID_MESSAGE"
+    assert "job_id" in record.error["message"]
     keys = [o["Key"] for o in clients.s3.list_objects_v2(Bucket=resources.results_bucket)["Contents"]]
     assert keys == ["in/small.mp4"]
 
@@ -105,7 +105,7 @@ def test_oversized_and_deeply_nested_messages_are_invalid(clients, resources, ma
 
     make_worker().run(drain=True)
 
-    error = JobStore(clients.dynamodb, resources.jobs_table).get(message_id)["error"]
+    error = JobStore(clients.dynamodb, resources.jobs_table).get(message_id).error
     assert error["code"] == "INVALID_MESSAGE" and reason in error["message"]
 
 
@@ -210,4 +210,4 @@ def test_an_hls_playlist_naming_a_local_file_is_unreadable(clients, resources, m
     make_worker(allowed_buckets=frozenset([resources.results_bucket])).run(drain=True)
 
     record = JobStore(clients.dynamodb, resources.jobs_table).get("playlist")
-    assert (record["status"], record["error"]["code"]) == ("FAILED", "VIDEO_UNREADABLE")
+    assert (record.status, record.error["code"]) == ("FAILED", "VIDEO_UNREADABLE")

@@ -27,8 +27,8 @@ def test_huge_numbers_and_unencodable_text_are_invalid_messages_of_the_job_they_
     make_worker().run(drain=True)
 
     record = JobStore(clients.dynamodb, resources.jobs_table).get("crafted")
-    assert (record["status"], record["error"]["code"]) == ("FAILED", "INVALID_MESSAGE")
-    assert named in record["error"]["message"]
+    assert (record.status, record.error["code"]) == ("FAILED", "INVALID_MESSAGE")
+    assert named in record.error["message"]
 
 
 def test_an_unencodable_client_token_is_refused_before_any_id_is_derived_from_it(clients, resources, make_worker):
@@ -37,8 +37,8 @@ def test_an_unencodable_client_token_is_refused_before_any_id_is_derived_from_it
     make_worker().run(drain=True)
 
     record = JobStore(clients.dynamodb, resources.jobs_table).get(message_id)  # no id could be derived
-    assert (record["status"], record["error"]["code"]) == ("FAILED", "INVALID_MESSAGE")
-    assert "client_token" in record["error"]["message"]
+    assert (record.status, record.error["code"]) == ("FAILED", "INVALID_MESSAGE")
+    assert "client_token" in record.error["message"]
 
 
 @pytest.mark.parametrize("body, job_id, named", [
@@ -52,8 +52,8 @@ def test_bodies_refused_whole_are_recorded_under_the_job_they_name(clients, reso
     make_worker().run(drain=True)
 
     record = JobStore(clients.dynamodb, resources.jobs_table).get(job_id)
-    assert (record["status"], record["error"]["code"]) == ("FAILED", "INVALID_MESSAGE")
-    assert named in record["error"]["message"]
+    assert (record.status, record.error["code"]) == ("FAILED", "INVALID_MESSAGE")
+    assert named in record.error["message"]
 
 
 def test_a_body_with_a_byte_order_mark_is_a_job(clients, resources, make_worker):
@@ -64,7 +64,7 @@ def test_a_body_with_a_byte_order_mark_is_a_job(clients, resources, make_worker)
     make_worker().run(drain=True)
 
     record = JobStore(clients.dynamodb, resources.jobs_table).get("bom")
-    assert (record["status"], record["error"]["code"]) == ("FAILED", "VIDEO_NOT_FOUND")  # read, then run
+    assert (record.status, record.error["code"]) == ("FAILED", "VIDEO_NOT_FOUND")  # read, then run
 
 
 @pytest.mark.parametrize("fields", [
@@ -79,8 +79,8 @@ def test_a_refused_tag_or_video_is_neither_stored_nor_published(clients, resourc
     make_worker().run(drain=True)
 
     record = JobStore(clients.dynamodb, resources.jobs_table).get("refused")
-    assert (record["status"], record["error"]["code"]) == ("FAILED", "INVALID_MESSAGE")
-    assert "tag" not in record
+    assert (record.status, record.error["code"]) == ("FAILED", "INVALID_MESSAGE")
+    assert record.tag is None
     [event] = receive_events(clients, events)
     assert (event["job_id"], event["tag"], event["video"]) == ("refused", None, None)
 
@@ -90,7 +90,7 @@ def test_a_valid_tag_of_a_refused_message_is_kept(clients, resources, make_worke
 
     make_worker().run(drain=True)
 
-    assert JobStore(clients.dynamodb, resources.jobs_table).get("kept")["tag"] == "camera-7"
+    assert JobStore(clients.dynamodb, resources.jobs_table).get("kept").tag == "camera-7"
 
 
 def test_unknown_field_names_reach_the_record_escaped_and_short(clients, resources, make_worker):
@@ -99,6 +99,6 @@ def test_unknown_field_names_reach_the_record_escaped_and_short(clients, resourc
 
     make_worker().run(drain=True)
 
-    reason = JobStore(clients.dynamodb, resources.jobs_table).get("names")["error"]["message"]
+    reason = JobStore(clients.dynamodb, resources.jobs_table).get("names").error["message"]
     assert reason.startswith("unknown field(s): ") and "pwned" in reason
     assert reason.isascii() and reason.isprintable() and len(reason) < 400

@@ -51,9 +51,9 @@ def test_a_job_with_outputs_publishes_videos_tracks_and_thumbnails(clients, reso
     make_worker().run(drain=True)
 
     record = JobStore(clients.dynamodb, resources.jobs_table).get("shown")
-    assert record["status"] == "SUCCEEDED", record
-    result = read_result(clients, record["result_uri"])
-    prefix = record["result_uri"].removesuffix("detections.json")
+    assert record.status == "SUCCEEDED", record
+    result = read_result(clients, record.result_uri)
+    prefix = record.result_uri.removesuffix("detections.json")
     assert result["outputs"] == {"annotated": prefix + "annotated.mp4", "redacted": prefix + "redacted.mp4",
                                  "thumbnails": prefix + "thumbnails/"}
     # then both videos are browser-playable H.264 with every source frame, its size, rate and audio
@@ -94,7 +94,7 @@ def test_a_job_without_outputs_still_lists_its_tracks(clients, resources, make_w
     make_worker().run(drain=True)
 
     record = JobStore(clients.dynamodb, resources.jobs_table).get("plain")
-    result = read_result(clients, record["result_uri"])
+    result = read_result(clients, record.result_uri)
     assert "outputs" not in result
     ids = {d["track_id"] for f in result["frames"] for d in f["detections"]}
     assert ids and {t["track_id"] for t in result["tracks"]} <= ids and result["tracks"]
@@ -132,14 +132,14 @@ def test_a_failed_output_upload_is_retried_with_nothing_half_published(
         # when the first attempt fails, then it is handed back and nothing is visible under the prefix
         worker.run(max_jobs=1)
         assert proxy.faults_of("s3", "PutObject", INTERNAL_ERROR)
-        assert jobs.get("retried")["status"] == "QUEUED"
+        assert jobs.get("retried").status == "QUEUED"
         assert _objects(clients, resources.results_bucket, prefix) == []
 
         # and the retry, with S3 healthy again, publishes every output, the result last
         plan.healed = True
         worker.run(max_jobs=1)  # the message comes back once its visibility timeout passes
-        assert jobs.get("retried")["status"] == "SUCCEEDED"
-    result = read_result(clients, jobs.get("retried")["result_uri"])
+        assert jobs.get("retried").status == "SUCCEEDED"
+    result = read_result(clients, jobs.get("retried").result_uri)
     assert _objects(clients, resources.results_bucket, prefix) == \
         [prefix + name for name in ("annotated.mp4", "detections.json", "redacted.mp4")]
     assert set(result["outputs"]) == {"annotated", "redacted"}

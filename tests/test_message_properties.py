@@ -7,7 +7,7 @@ import json
 from hypothesis import event, example, given, settings, strategies as st
 
 from worker.errors import MessageRefused, NotAJob
-from worker.aws.jobs import _to_item
+from worker.aws.job_record import to_item
 from worker.message import JOB_ID_PATTERN
 from worker.message_body import read_job
 
@@ -75,7 +75,7 @@ def assert_parsed_or_refused(body: str) -> None:
         event("a valid request")
         assert JOB_ID_PATTERN.fullmatch(request.job_id) or request.job_id == "msg-1"
         stored = request.to_message()
-        _to_item({"request": stored, "tag": request.tag})  # DynamoDB's own serializer takes it
+        to_item({"request": stored, "tag": request.tag})  # DynamoDB's own serializer takes it
         assert json.loads(json.dumps(stored, ensure_ascii=False).encode("utf-8")) == stored
 
 

@@ -47,8 +47,8 @@ def test_a_spec_is_built_once_and_the_least_recently_used_is_dropped(clients, re
     for index, confidence in enumerate(confidences):
         record = run_job(worker, clients, resources, {"video": video, "job_id": f"j{index}",
                                                       "detectors": [{"name": "stub", "min_confidence": confidence}]})
-        assert record["status"] == "SUCCEEDED"
-        assert read_result(clients, record["result_uri"])["detectors"][0]["min_confidence"] == confidence
+        assert record.status == "SUCCEEDED"
+        assert read_result(clients, record.result_uri)["detectors"][0]["min_confidence"] == confidence
 
     # then A is reused while kept; with room for one, B drops A, and A's last job builds it again
     assert len(built) == builds
@@ -63,7 +63,7 @@ def test_each_job_gets_the_face_model_it_names_and_the_result_says_which(clients
     chosen = run_job(worker, clients, resources, {"video": video, "job_id": "mtcnn",
                                                    "detectors": [{"name": "face", "model": "mtcnn"}]})
 
-    models = [read_result(clients, record["result_uri"])["detectors"][0]["model"] for record in (default, chosen)]
+    models = [read_result(clients, record.result_uri)["detectors"][0]["model"] for record in (default, chosen)]
     assert models[0].startswith("blazeface") and models[1].startswith("mtcnn ")
     assert chosen["request"]["detectors"] == [{"name": "face", "model": "mtcnn"}]  # stored as sent
 
@@ -101,9 +101,9 @@ def test_a_model_that_cannot_be_loaded_fails_its_job_and_the_worker_goes_on(clie
     good = run_job(worker, clients, resources, {"video": video, "job_id": "good", "detectors": ["stub"]})
 
     # then the bad job failed with the code and why, naming the model; the next one succeeded
-    assert bad["status"] == "FAILED" and bad["error"]["code"] == code
-    assert reason in bad["error"]["message"] and location in bad["error"]["message"]
-    assert good["status"] == "SUCCEEDED"
+    assert bad.status == "FAILED" and bad.error["code"] == code
+    assert reason in bad.error["message"] and location in bad.error["message"]
+    assert good.status == "SUCCEEDED"
 
 
 def test_an_s3_model_is_downloaded_once_and_again_when_its_etag_changes(clients, model_bucket, tmp_path):
@@ -139,8 +139,8 @@ def test_a_human_model_from_s3_is_kept_on_disk_between_jobs(clients, resources, 
 
     # then both jobs succeeded naming the model, which was loaded twice but downloaded once
     for record in (first, third):
-        assert record["status"] == "SUCCEEDED"
-        assert read_result(clients, record["result_uri"])["detectors"][0]["model"] == location
+        assert record.status == "SUCCEEDED"
+        assert read_result(clients, record.result_uri)["detectors"][0]["model"] == location
 
     def logged(text):
         return [r for r in caplog.records if r.getMessage() == text and location in str(getattr(r, "model", ""))]

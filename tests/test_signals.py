@@ -14,6 +14,8 @@ from worker.cli import install_stop_handlers
 from worker.config import Settings
 from worker.analysis.detector_pool import DetectorPool
 from worker.aws.jobs import JobStore
+from worker.aws.storage import DOWNLOAD_CHUNK_BYTES
+from worker.outcome import Reason
 from worker.worker import Worker
 
 
@@ -63,7 +65,7 @@ def test_first_sigterm_finishes_the_job_in_hand_and_takes_no_other(
 
     jobs = JobStore(clients.dynamodb, resources.jobs_table)
     assert handled == 1
-    assert jobs.get("first")["status"] == "SUCCEEDED"
+    assert jobs.get("first").status == "SUCCEEDED"
     assert jobs.get("second") is None  # never received: still waiting on the queue for another worker
     visible = clients.sqs.get_queue_attributes(QueueUrl=resources.queue_url,
                                                AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
@@ -89,10 +91,26 @@ def test_the_job_is_released_for_another_worker_on_a_second_signal_or_after_the_
     released = [job_id for job_id in ("first", "second") if jobs.get(job_id)]
     assert len(released) == 1
     record = jobs.get(released[0])
-    assert record["status"] == "QUEUED" and record["attempts"] == 1 and "worker_id" not in record
-    assert record["last_error"] == "worker shut down"
+    assert record.status == "QUEUED" and record.attempts == 1 and record.worker_id is None
+    assert record.last_error == "worker shut down"
     # and another worker picks it up immediately and finishes it
     other = Worker(Settings.load(), clients, pool=DetectorPool())
     other.run(drain=True)
-    assert jobs.get(released[0])["status"] == "SUCCEEDED"
-    assert jobs.get(released[0])["attempts"] == 2
+    assert jobs.get(released[0]).status == "SUCCEEDED"
+    assert jobs.get(released[0]).attempts == 2
+
+
+def test_a_stop_during_the_download_releases_the_job_at_the_next_chunk(clients, resources, make_worker):
+    # an object of several download chunks, that would fail VIDEO_UNREADABLE if it were read to its end
+    clients.s3.put_object(Bucket=resources.results_bucket, Key="in/big.mp4", Body=os.urandom(4 * DOWNLOAD_CHUNK_BYTES))
+    send(clients, resources, {"video": f"s3://{resources.results_bucket}/in/big.mp4", "job_id": "downloading",
+                              "detectors": ["stub"]})
+    worker = make_worker()
+    message = worker.queue.receive(1, 30)
+    worker.abort()  # as when the stop grace runs out, or a second SIGTERM comes, during the download
+
+    outcome = worker.handle(message)
+
+    record = JobStore(clients.dynamodb, resources.jobs_table).get("downloading")
+    assert (record.status, record.last_error, record.error) == ("QUEUED", "worker shut down", None)
+    assert outcome.reason is Reason.RELEASED

@@ -45,8 +45,8 @@ def test_a_versioned_video_replaced_after_its_check_is_read_as_checked(
     # then the version that was checked is the one analysed
     assert replaced_after_check == ["in/v.mp4"]
     record = JobStore(clients.dynamodb, resources.jobs_table).get("pinned")
-    assert record["status"] == "SUCCEEDED", record.get("error")
-    assert read_result(clients, record["result_uri"])["video"]["frame_count"] == 24
+    assert record.status == "SUCCEEDED", record.error
+    assert read_result(clients, record.result_uri)["video"]["frame_count"] == 24
 
 
 def test_an_unversioned_video_replaced_after_its_check_is_checked_again(
@@ -59,15 +59,15 @@ def test_an_unversioned_video_replaced_after_its_check_is_checked_again(
     # when the object is replaced between the worker's check and its download
     worker = make_worker(max_video_bytes=os.path.getsize(small_video), visibility_timeout=2)
     with caplog.at_level(logging.INFO):
-        drain_until(worker, lambda: (jobs.get("replaced") or {}).get("status") in FINAL_STATES, timeout_s=30)
+        drain_until(worker, lambda: getattr(jobs.get("replaced"), "status", None) in FINAL_STATES, timeout_s=30)
 
     # then the first attempt refuses the changed object, and the next checks it again and refuses its size
     assert replaced_after_check == ["in/u.mp4"]
     assert any("changed between its check and its download" in r.getMessage() + str(getattr(r, "reason", ""))
                for r in caplog.records)
     record = jobs.get("replaced")
-    assert (record["status"], record["error"]["code"], record["attempts"]) == ("FAILED", "VIDEO_TOO_LARGE", 2)
-    assert "result_uri" not in record
+    assert (record.status, record.error["code"], record.attempts) == ("FAILED", "VIDEO_TOO_LARGE", 2)
+    assert record.result_uri is None
 
 
 def test_a_download_larger_than_the_limit_is_cut_off(clients, resources, monkeypatch, tmp_path):

@@ -23,12 +23,12 @@ def test_a_message_from_any_sqs_client_becomes_a_succeeded_job(clients, resource
     # then the job, named after the message, succeeded with a complete result
     assert handled == 1
     record = JobStore(clients.dynamodb, resources.jobs_table).get(message_id)
-    assert record["status"] == "SUCCEEDED"
-    assert record["attempts"] == 1
-    assert record["tag"] == "cam-1"
-    assert record["progress"] == {"frames_done": 24, "frames_total": 24}
-    assert record["result_uri"] == f"s3://{resources.results_bucket}/results/{message_id}/detections.json"
-    result = read_result(clients, record["result_uri"])
+    assert record.status == "SUCCEEDED"
+    assert record.attempts == 1
+    assert record.tag == "cam-1"
+    assert record.progress == {"frames_done": 24, "frames_total": 24}
+    assert record.result_uri == f"s3://{resources.results_bucket}/results/{message_id}/detections.json"
+    result = read_result(clients, record.result_uri)
     assert result["schema"] == "videoscan/detections@1"
     assert result["job_id"] == message_id and result["tag"] == "cam-1"
     assert result["video"]["frame_count"] == 24 and result["video"]["width"] == 160
@@ -44,7 +44,7 @@ def test_a_message_from_any_sqs_client_becomes_a_succeeded_job(clients, resource
     assert queue_depth(clients, resources.dead_letter_queue_url) == 0
     assert receive_events(clients, events_url) == [{
         "job_id": message_id, "status": "SUCCEEDED", "tag": "cam-1", "video": video,
-        "result_uri": record["result_uri"], "error": None,
+        "result_uri": record.result_uri, "error": None,
     }]
 
 
@@ -56,8 +56,8 @@ def test_sample_every_and_output_prefix_are_honoured(clients, resources, make_wo
     make_worker().run(drain=True)
 
     record = JobStore(clients.dynamodb, resources.jobs_table).get("sampled-1")
-    assert record["result_uri"] == f"s3://{resources.results_bucket}/custom/place/detections.json"
-    result = read_result(clients, record["result_uri"])
+    assert record.result_uri == f"s3://{resources.results_bucket}/custom/place/detections.json"
+    result = read_result(clients, record.result_uri)
     assert [f["index"] for f in result["frames"]] == [0, 5, 10, 15, 20]
     assert result["sample_every"] == 5
     assert result["video"]["frame_count"] == 24  # every frame is decoded, only sampled ones analysed
@@ -89,9 +89,9 @@ def test_an_unexpected_error_is_recorded_and_left_for_redelivery(clients, resour
         Outcome.delete(Reason.SUCCEEDED),
     ]
     buggy = jobs.get("buggy")
-    assert buggy["status"] == "QUEUED" and buggy["attempts"] == 1
-    assert buggy["last_error"] == "RuntimeError: kaboom"
-    assert jobs.get("fine")["status"] == "SUCCEEDED"
+    assert buggy.status == "QUEUED" and buggy.attempts == 1
+    assert buggy.last_error == "RuntimeError: kaboom"
+    assert jobs.get("fine").status == "SUCCEEDED"
     assert queue_depth(clients, resources.queue_url) == 1  # in flight until its visibility timeout
 
 
@@ -120,7 +120,7 @@ def test_detect_every_runs_the_detector_on_every_nth_frame_and_tracks_between(cl
     Worker(settings, clients, pool=DetectorPool(build=lambda name, **options: counting)).run(drain=True)
 
     # then the detector saw 6 frames; the tracker carried the box, under one id, onto the 18 others
-    result = read_result(clients, JobStore(clients.dynamodb, resources.jobs_table).get("interval")["result_uri"])
+    result = read_result(clients, JobStore(clients.dynamodb, resources.jobs_table).get("interval").result_uri)
     assert (counting.prepared, counting.detected) == (6, 6)
     assert result["detect_every"] == 4
     sources = [f["detections"][0]["source"] for f in result["frames"]]
@@ -151,5 +151,5 @@ def test_a_video_whose_key_has_spaces_is_analysed(clients, resources, make_worke
     make_worker().run(drain=True)
 
     record = JobStore(clients.dynamodb, resources.jobs_table).get("spaced")
-    assert record["status"] == "SUCCEEDED", record.get("error")
-    assert read_result(clients, record["result_uri"])["video"]["uri"] == video
+    assert record.status == "SUCCEEDED", record.error
+    assert read_result(clients, record.result_uri)["video"]["uri"] == video

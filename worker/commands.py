@@ -11,11 +11,15 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from detectors import Detector, build_detector
 from worker.config import Settings
 from worker.errors import JobFailure, VideoscanError
 from worker.options import PipelineConfig
+
+if TYPE_CHECKING:
+    from worker.aws.job_record import JobRecord
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -58,22 +62,20 @@ def cmd_submit(args, settings: Settings) -> int:
 
 
 def cmd_status(args, settings: Settings) -> int:
-    from worker.aws.jobs import FINAL_STATES
     from worker.progress import ProgressBar
 
     jobs = _job_store(settings)
     record = _get_record(jobs, args.job_id)
     if args.watch:
         bar = ProgressBar()
-        while record["status"] not in FINAL_STATES:
-            progress = record.get("progress") or {}
-            bar.update(progress.get("frames_done", 0), progress.get("frames_total", 0),
-                       _shown(str(record["status"])))
+        while not record.ended:
+            progress = record.progress or {}
+            bar.update(progress.get("frames_done", 0), progress.get("frames_total", 0), _shown(record.status))
             time.sleep(args.interval)  # polling a remote record: there is no event to await
             record = _get_record(jobs, args.job_id)
         bar.close()
-    print(json.dumps(record, indent=2, sort_keys=True))
-    return EXIT_OK if record["status"] != "FAILED" or not args.watch else EXIT_FAILURE
+    print(json.dumps(record.as_json(), indent=2, sort_keys=True))
+    return EXIT_OK if record.status != "FAILED" or not args.watch else EXIT_FAILURE
 
 
 def cmd_results(args, settings: Settings) -> int:
@@ -81,13 +83,13 @@ def cmd_results(args, settings: Settings) -> int:
     from worker.aws.storage import Storage
 
     record = _get_record(_job_store(settings), args.job_id)
-    if record["status"] != "SUCCEEDED":
-        error = record.get("error") or {}
+    if record.status != "SUCCEEDED":
+        error = record.error or {}
         detail = f" ({error.get('code')}: {error.get('message')})" if error else ""
-        print(_shown(f"videoscan: job {args.job_id} is {record['status']}{detail}: no result"), file=sys.stderr)
+        print(_shown(f"videoscan: job {args.job_id} is {record.status}{detail}: no result"), file=sys.stderr)
         return EXIT_FAILURE
     storage = Storage(AwsClients.create(settings.region).s3, settings.max_video_bytes)
-    document = storage.read_text(record["result_uri"])
+    document = storage.read_text(record.result_uri)
     _write_output(document if args.output else _shown(document, _CONTROLS_BUT_LAYOUT), args.output)
     return EXIT_OK
 
@@ -179,7 +181,7 @@ def _job_store(settings: Settings):
     return JobStore(AwsClients.create(settings.region).dynamodb, settings.jobs_table)
 
 
-def _get_record(jobs, job_id: str) -> dict:
+def _get_record(jobs, job_id: str) -> JobRecord:
     from worker.message import JOB_ID_PATTERN
 
     if not JOB_ID_PATTERN.fullmatch(job_id):

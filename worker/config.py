@@ -16,6 +16,9 @@ from worker.options import Limits
 MIN_VISIBILITY_TIMEOUT_S = 2
 # SQS's own maximum.
 MAX_VISIBILITY_TIMEOUT_S = 43200
+# How far apart two workers' clocks may be: a lease counts as lapsed only this long after
+# its end by the reader's clock. NTP-synced hosts (Amazon Time Sync) are within milliseconds.
+DEFAULT_CLOCK_SKEW_S = 10.0
 
 _ENV = {
     "region": "AWS_REGION",
@@ -29,6 +32,7 @@ _ENV = {
     "max_frame_pixels": "VIDEOSCAN_MAX_FRAME_PIXELS",
     "allowed_buckets": "VIDEOSCAN_ALLOWED_BUCKETS",
     "stop_grace_s": "VIDEOSCAN_STOP_GRACE_S",
+    "clock_skew_s": "VIDEOSCAN_CLOCK_SKEW_S",
     "require_gpu": "VIDEOSCAN_REQUIRE_GPU",
     "human_model": "VIDEOSCAN_HUMAN_MODEL",
     "model_cache_size": "VIDEOSCAN_MODEL_CACHE_SIZE",
@@ -53,6 +57,7 @@ class Settings:
     # After SIGTERM, how long the job in hand may run on before it is released. ECS waits
     # the task's stopTimeout (120 s at most on EC2) before SIGKILL: this leaves time to release.
     stop_grace_s: float = 90.0
+    clock_skew_s: float = DEFAULT_CLOCK_SKEW_S
     require_gpu: bool = False
     # A TF2 SavedModel directory or frozen .pb (local path or s3://) for `human`.
     human_model: str | None = None
@@ -100,8 +105,9 @@ class Settings:
                               f"{MAX_VISIBILITY_TIMEOUT_S} seconds, got {self.visibility_timeout}")
         if self.log_format not in ("json", "text"):
             raise ConfigError("VIDEOSCAN_LOG_FORMAT must be 'json' or 'text'")
-        if self.stop_grace_s < 0:
-            raise ConfigError("VIDEOSCAN_STOP_GRACE_S must not be negative")
+        for name in ("stop_grace_s", "clock_skew_s"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{_ENV[name]} must not be negative")
         for name in ("max_video_bytes", "max_duration_s", "max_frame_pixels", "model_cache_size"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{_ENV[name]} must be positive")

@@ -19,7 +19,7 @@ import numpy as np
 from worker.config import Settings
 from worker.aws.embedded import EmbeddedAws, create_resources
 from worker.aws.queue import JobQueue
-from worker.aws.jobs import JobStore
+from worker.aws.jobs import JobRecord, JobStore
 from worker.message import parse_request
 from worker.outputs.tracks import Track
 from worker.sample_video import write_sample_video
@@ -58,11 +58,11 @@ def run_demo(directory: str) -> int:
         Worker(settings, clients).run(drain=True)
 
         record = jobs.get(request.job_id)
-        if record["status"] != "SUCCEEDED":
-            _say(f"job ended {record['status']}: {record.get('error') or record.get('last_error')}")
+        if record.status != "SUCCEEDED":
+            _say(f"job ended {record.status}: {record.error or record.last_error}")
             return 1
         result_path = os.path.join(directory, "detections.json")
-        clients.s3.download_file(*split_s3_uri(record["result_uri"]), result_path)
+        clients.s3.download_file(*split_s3_uri(record.result_uri), result_path)
         _print_summary(record, result_path, time.monotonic() - started)
         _fetch_outputs(clients.s3, directory, result_path)
     return 0
@@ -94,19 +94,19 @@ def _track_with_thumbnail(s3, entry: dict) -> Track:
     return track
 
 
-def _print_summary(record: dict, result_path: str, wall_s: float) -> None:
+def _print_summary(record: JobRecord, result_path: str, wall_s: float) -> None:
     with open(result_path, encoding="utf-8") as f:
         result = json.load(f)
     summary, video = result["summary"], result["video"]
     _say("")
-    _say(f"job {record['job_id']}: {record['status']} after {record['attempts']} attempt(s)")
+    _say(f"job {record.job_id}: {record.status} after {record.attempts} attempt(s)")
     _say(f"video: {video['width']}x{video['height']}, {video['frame_count']} frames, {video['fps']} fps, "
          f"{video['codec']}")
     for detector in result["detectors"]:
         label = detector["label"]
         _say(f"  {detector['name']:>6} ({detector['model']}): {summary['counts'][label]} {label} detections, "
              f"up to {summary['max_in_frame'][label]} in one frame")
-    _say(f"result: {record['result_uri']} -> {result_path}")
+    _say(f"result: {record.result_uri} -> {result_path}")
     _say(f"wall time {wall_s:.1f} s")
 
 

@@ -71,6 +71,10 @@ class UnknownDetector(JobFailure):
     code = "UNKNOWN_DETECTOR"
 
 
+class OutputUnavailable(VideoscanError):
+    """The results bucket the operator configured cannot be written: not the job's fault, so it is retried."""
+
+
 class VideoChanged(VideoscanError):
     """The video was replaced between its check and its download; the job is retried, and checks it again."""
 

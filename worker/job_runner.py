@@ -96,6 +96,8 @@ class JobRunner:
 
     def _execute(self, request: JobRequest, heartbeat: Heartbeat) -> tuple[str, dict, JobOutputs | None]:
         result_uri = self._result_uri(request)
+        configured = request.output is None  # the operator's results bucket, not the message's
+        self.storage.check_output(result_uri, request.job_id, configured)  # before any work
         options = dataclasses.replace(request.options, limits=self.settings.limits)
         detectors = self.pool.get(options.detectors)
         job = AnalysisJob(request.job_id, request.video, options, self.worker_id, request.tag)
@@ -106,7 +108,7 @@ class JobRunner:
                 raise JobCancelled("worker is shutting down")
 
         with private_workdir() as workdir:
-            video_path = self.storage.fetch_video(request.video, workdir)
+            video_path = self.storage.fetch_video(request.video, workdir, check_continue)
             result_path = os.path.join(workdir, RESULT_NAME)
             outputs = JobOutputs(video_path, options, workdir, result_uri.removesuffix(RESULT_NAME),
                                  self._output_publisher(heartbeat)) if options.outputs else None
@@ -121,7 +123,7 @@ class JobRunner:
                 raise
             check_continue()
             heartbeat.confirm()  # never publish a result for a job this worker no longer holds
-            self.storage.publish_result(result_path, result_uri)
+            self.storage.publish_result(result_path, result_uri, request.job_id, configured)
         return result_uri, summary, outputs
 
     def _output_publisher(self, heartbeat: Heartbeat):
@@ -140,10 +142,15 @@ class JobRunner:
                 log.warning("could not remove an unpublished output", extra={"uri": uri}, exc_info=True)
 
     def _result_uri(self, request: JobRequest) -> str:
+        own = f"s3://{self.settings.results_bucket}/results/{request.job_id}/" if self.settings.results_bucket else None
         if request.output:
             prefix = request.output
-        elif self.settings.results_bucket:
-            prefix = f"s3://{self.settings.results_bucket}/results/{request.job_id}/"
+            # results/ in the results bucket holds each job's default prefix: only its own may be named.
+            if own and prefix.startswith(f"s3://{self.settings.results_bucket}/results/") and prefix != own:
+                raise InvalidMessage(f"output must not be inside another job's results/ prefix in "
+                                     f"VIDEOSCAN_RESULTS_BUCKET (this job's is {own})")
+        elif own:
+            prefix = own
         else:
             raise InvalidMessage("output is required: VIDEOSCAN_RESULTS_BUCKET is not set")
         bucket, _ = split_s3_uri(prefix)

@@ -23,6 +23,7 @@ class Reason(enum.Enum):
     RETRY = "RETRY"  # an unexpected error: released, redelivered after the visibility timeout
     LOST = "LOST"  # another worker took the job over
     NOT_A_JOB = "NOT_A_JOB"  # the body cannot name a job: left for the dead-letter queue
+    REFUSED = "REFUSED"  # it names an existing job with a different request: left for the dead-letter queue
     ERROR = "ERROR"  # the worker could not handle the message at all
     SHUTDOWN = "SHUTDOWN"  # received while stopping, handed straight back
 

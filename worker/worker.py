@@ -6,11 +6,13 @@ import logging
 import threading
 
 from worker.aws.clients import AwsClients
+from worker.aws.dead_letters import DeadJobSweeper
 from worker.config import Settings
 from worker.analysis.detector_pool import DetectorPool
 from worker.endings import JobEndings
 from worker.errors import JobNotClaimable, MessageRefused, NotAJob
 from worker.aws.events import Notifier
+from worker.idempotency import IdempotencyMismatch
 from worker.identity import default_worker_id
 from worker.job_runner import JobRunner
 from worker.aws.queue import JobQueue, Message
@@ -41,7 +43,7 @@ class Worker:
         self.settings = settings
         self.worker_id = worker_id or default_worker_id()
         self.queue = JobQueue(clients.sqs, settings.queue_url)
-        self.jobs = JobStore(clients.dynamodb, settings.jobs_table)
+        self.jobs = JobStore(clients.dynamodb, settings.jobs_table, clock_skew_s=settings.clock_skew_s)
         metrics = JobMetrics(settings.service_name)
         self.endings = JobEndings(self.jobs, Notifier(clients.sns, settings.notify_topic_arn), metrics,
                                   self.worker_id, settings.visibility_timeout)
@@ -65,11 +67,14 @@ class Worker:
         self._stopped.clear()
         remove_stale_workdirs()
         max_receive_count = self.runner.read_queue_policy()
+        sweeper = self._dead_job_sweeper()
         handled = 0
         log.info("worker started", extra={"worker_id": self.worker_id, "queue_url": self.queue.url,
                                           "max_receive_count": max_receive_count})
         failures = 0
         while self.running:
+            if sweeper and sweeper.due():
+                self._sweep(sweeper)
             try:
                 message = self.queue.receive(DRAIN_POLL_S if drain else LONG_POLL_S, self.settings.visibility_timeout)
                 failures = 0
@@ -97,6 +102,20 @@ class Worker:
         self.running = False
         log.info("worker stopped", extra={"worker_id": self.worker_id, "messages_handled": handled})
         return handled
+
+    def _dead_job_sweeper(self) -> DeadJobSweeper | None:
+        try:
+            dead_letters = self.queue.dead_letter_queue()
+        except Exception:  # without it, jobs whose worker died on every attempt stay RUNNING
+            log.warning("could not find the queue's dead-letter queue", exc_info=True)
+            return None
+        return DeadJobSweeper(dead_letters, self.jobs, self.endings) if dead_letters else None
+
+    def _sweep(self, sweeper: DeadJobSweeper) -> None:
+        try:
+            sweeper.sweep()
+        except Exception:  # the next sweep tries again; the worker carries on with its queue
+            log.exception("could not look at the dead-letter queue")
 
     def stop(self) -> None:
         """Stops polling; the job in hand finishes."""
@@ -139,10 +158,16 @@ class Worker:
             return Outcome.leave(Reason.NOT_A_JOB)
         except MessageRefused as refused:
             current_job_id.set(refused.job_id)
-            return self.endings.rejected(message, refused)
+            try:
+                return self.endings.rejected(message, refused)
+            except IdempotencyMismatch as mismatch:  # it names another job: touch nothing
+                return self.endings.mismatched(mismatch)
         current_job_id.set(request.job_id)
 
-        self.jobs.create(request)
+        try:
+            self.jobs.create(request)
+        except IdempotencyMismatch as mismatch:
+            return self.endings.mismatched(mismatch)
         try:
             lease = self.jobs.claim(request.job_id, self.worker_id, self.settings.visibility_timeout)
         except JobNotClaimable as taken:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from worker.aws.job_record import JobRecord
+
 
 def completion_event(job_id: str, status: str, tag: str | None, video: str | None,
                      result_uri: str | None = None, error: dict | None = None,
@@ -14,11 +16,10 @@ def completion_event(job_id: str, status: str, tag: str | None, video: str | Non
     return event
 
 
-def event_from_record(record: dict, video: str | None = None) -> dict:
+def event_from_record(record: JobRecord, video: str | None = None) -> dict:
     """The completion event of an ended job, rebuilt from its record."""
-    return completion_event(record["job_id"], record["status"], record.get("tag"),
-                            record.get("request", {}).get("video", video), record.get("result_uri"),
-                            record.get("error"))
+    return completion_event(record.job_id, record.status, record.tag, record.request.get("video", video),
+                            record.result_uri, record.error)
 
 
 class Notifier:

@@ -33,26 +33,18 @@ class JobQueue:
 
     def receive(self, wait_s: int, visibility_timeout: int) -> Message | None:
         """Long-polls for one message (a GPU worker holds one job at a time)."""
+        messages = self.receive_many(1, wait_s, visibility_timeout)
+        return messages[0] if messages else None
+
+    def receive_many(self, count: int, wait_s: int, visibility_timeout: int) -> list[Message]:
         response = self._sqs.receive_message(
             QueueUrl=self.url,
-            MaxNumberOfMessages=1,
+            MaxNumberOfMessages=count,
             WaitTimeSeconds=wait_s,
             VisibilityTimeout=visibility_timeout,
             MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
         )
-        messages = response.get("Messages", [])
-        if not messages:
-            return None
-        raw = messages[0]
-        attributes = raw.get("Attributes", {})
-        return Message(
-            message_id=raw["MessageId"],
-            body=raw.get("Body", ""),
-            receipt_handle=raw["ReceiptHandle"],
-            receive_count=int(attributes.get("ApproximateReceiveCount", 1)),
-            sent_at=int(attributes.get("SentTimestamp", 0)) / 1000.0,
-            received_at=time.time(),
-        )
+        return [_message(raw) for raw in response.get("Messages", [])]
 
     def send(self, body: dict, delay_s: int = 0) -> str:
         return self._sqs.send_message(QueueUrl=self.url, MessageBody=json.dumps(body), DelaySeconds=delay_s)["MessageId"]
@@ -73,6 +65,30 @@ class JobQueue:
 
     def max_receive_count(self) -> int | None:
         """Receives after which SQS moves a message to the dead-letter queue (None: no redrive policy)."""
+        policy = self._redrive_policy()
+        return int(policy["maxReceiveCount"]) if policy else None
+
+    def dead_letter_queue(self) -> JobQueue | None:
+        """The queue SQS moves this one's messages to after their last receive (None: no redrive policy)."""
+        policy = self._redrive_policy()
+        if not policy:
+            return None
+        _, _, _, _, account, name = policy["deadLetterTargetArn"].split(":", 5)
+        return JobQueue(self._sqs, self._sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"])
+
+    def _redrive_policy(self) -> dict | None:
         attributes = self._sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["RedrivePolicy"])
         policy = attributes.get("Attributes", {}).get("RedrivePolicy")
-        return int(json.loads(policy)["maxReceiveCount"]) if policy else None
+        return json.loads(policy) if policy else None
+
+
+def _message(raw: dict) -> Message:
+    attributes = raw.get("Attributes", {})
+    return Message(
+        message_id=raw["MessageId"],
+        body=raw.get("Body", ""),
+        receipt_handle=raw["ReceiptHandle"],
+        receive_count=int(attributes.get("ApproximateReceiveCount", 1)),
+        sent_at=int(attributes.get("SentTimestamp", 0)) / 1000.0,
+        received_at=time.time(),
+    )

@@ -18,8 +18,8 @@ def submit(request: JobRequest, jobs: JobStore, queue: JobQueue) -> bool:
     an earlier submit recorded the job but died before its message was sent.
     """
     record, created = jobs.create(request)
-    if not created and (record.get("message_id") or record.get("status") != QUEUED):
-        log.info("job already submitted", extra={"job_id": request.job_id, "status": record.get("status")})
+    if not created and (record.message_id or record.status != QUEUED):
+        log.info("job already submitted", extra={"job_id": request.job_id, "status": record.status})
         return False
     message_id = queue.send(request.to_message())
     jobs.record_sent(request.job_id, message_id)
