@@ -26,24 +26,31 @@ class Frame:
     ignore: np.ndarray  # (N,) bool: the set's own ignore flag
 
 
-def letterboxed(folder: pathlib.Path, size: tuple[int, int] = (1280, 720)) -> list[Frame]:
-    """Every image of an annotated set, letterboxed into a frame of `size` (width, height)."""
+def letterbox(image: np.ndarray, size: tuple[int, int] = (1280, 720)) -> tuple[np.ndarray, float, int, int]:
+    """The image scaled to fit a black frame of `size` (width, height), centred, as a video shows a
+    photo (padded, not stretched): (frame, scale, left, top)."""
+    scale = min(size[0] / image.shape[1], size[1] / image.shape[0])
+    width, height = round(image.shape[1] * scale), round(image.shape[0] * scale)
+    left, top = (size[0] - width) // 2, (size[1] - height) // 2
+    frame = np.zeros((size[1], size[0], 3), np.uint8)
+    frame[top : top + height, left : left + width] = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+    return frame, scale, left, top
+
+
+def letterboxed(folder: pathlib.Path, size: tuple[int, int] | None = (1280, 720)) -> list[Frame]:
+    """Every image of an annotated set, letterboxed into a frame of `size` (width, height); with
+    `size` None, each image as it is, at its own aspect."""
     annotations = json.loads((folder / "annotations.json").read_text())
     frames = []
     for entry in annotations["images"]:
         image = cv2.imread(str(folder / entry["file"]))
         if image is None:
             raise FileNotFoundError(f"cannot read {folder / entry['file']}")
-        scale = min(size[0] / image.shape[1], size[1] / image.shape[0])
-        width, height = round(image.shape[1] * scale), round(image.shape[0] * scale)
-        left, top = (size[0] - width) // 2, (size[1] - height) // 2
-        canvas = np.zeros((size[1], size[0], 3), np.uint8)
-        canvas[top : top + height, left : left + width] = cv2.resize(image, (width, height),
-                                                                     interpolation=cv2.INTER_AREA)
+        frame, scale, left, top = letterbox(image, size) if size else (image, 1.0, 0, 0)
         boxes = np.asarray([[b["left"], b["top"], b["left"] + b["width"], b["top"] + b["height"]]
                             for b in entry["boxes"]], np.float64).reshape(-1, 4) * scale + [left, top, left, top]
         ignore = np.asarray([bool(b.get("ignore", False)) for b in entry["boxes"]], bool)
-        frames.append(Frame(entry["file"], canvas, boxes, ignore))
+        frames.append(Frame(entry["file"], frame, boxes, ignore))
     return frames
 
 

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 
 import cv2
+import numpy as np
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 BENCH_DIR = REPO_ROOT / "bench"
@@ -67,6 +68,19 @@ def video_copy(name: str, copies: int = 1, frames: int | None = None) -> pathlib
     writer.release()
     partial.rename(path)  # a run stopped half-way leaves no truncated copy in the cache
     return path
+
+
+def rgb_frames(path: pathlib.Path, count: int) -> list[np.ndarray]:
+    """The first `count` frames of a video, as RGB arrays (what the detectors' `prepare` gives)."""
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while len(frames) < count:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+    capture.release()
+    return frames
 
 
 def _make_cache_dir() -> None:

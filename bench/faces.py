@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from annotated import Tally, iou, letterboxed
-from common import DATA_DIR, HAMILTON, arguments, data_video, footer, header, median, verdict
+from common import DATA_DIR, HAMILTON, arguments, data_video, footer, header, median, rgb_frames, verdict
 from detectors import build_detector
 
 MODELS = ("mtcnn", "blazeface-mtcnn")
@@ -33,7 +33,7 @@ def main() -> None:
     header("faces: blazeface-mtcnn against mtcnn", args)
     frames = letterboxed(DATA_DIR / "faces_dev")
     rgb_720p = [cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB) for frame in frames]
-    hamilton = _video_frames(data_video(HAMILTON), 16 if args.quick else HAMILTON_FRAMES)
+    hamilton = rgb_frames(data_video(HAMILTON), 16 if args.quick else HAMILTON_FRAMES)
     detectors = {model: build_detector("face", model=model) for model in MODELS}
     tallies = {}
     for model, detector in detectors.items():
@@ -94,18 +94,6 @@ def _time_a_frame(detector, frames: list[np.ndarray]) -> float:
     start = time.perf_counter()
     detector.detect(frames)
     return (time.perf_counter() - start) / len(frames)
-
-
-def _video_frames(path, count: int) -> list[np.ndarray]:
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while len(frames) < count:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-    capture.release()
-    return frames
 
 
 if __name__ == "__main__":

@@ -11,14 +11,14 @@ In-process: the detector alone (model loaded before timing), frames already deco
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 
 import cv2
 import numpy as np
 
-from common import DATA_DIR, REPO_ROOT, VTEST, data_video, footer, machine, median
+from annotated import letterboxed
+from common import DATA_DIR, REPO_ROOT, VTEST, data_video, footer, machine, median, rgb_frames
 
 sys.path.insert(0, str(REPO_ROOT))
 from detectors import views  # noqa: E402  (the project, from this checkout)
@@ -46,32 +46,10 @@ SETTINGS = {
 }
 
 
-def letterboxed(image: np.ndarray, boxes: list[dict]) -> tuple[np.ndarray, np.ndarray]:
-    """The image scaled to fit a black 1280x720 frame, centred, and its boxes as frame (x1, y1, x2, y2) pixels."""
-    width, height = FRAME_SIZE
-    scale = min(width / image.shape[1], height / image.shape[0])
-    scaled = cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)),
-                        interpolation=cv2.INTER_AREA)
-    left, top = (width - scaled.shape[1]) // 2, (height - scaled.shape[0]) // 2
-    frame = np.zeros((height, width, 3), np.uint8)
-    frame[top : top + scaled.shape[0], left : left + scaled.shape[1]] = scaled
-    truth = np.array([[left + b["left"] * scale, top + b["top"] * scale, left + (b["left"] + b["width"]) * scale,
-                       top + (b["top"] + b["height"]) * scale] for b in boxes]).reshape(-1, 4)
-    return frame, truth
-
-
 def dev_set(letterbox: bool) -> list[tuple[np.ndarray, np.ndarray]]:
     """(RGB image, ground-truth corners in pixels) for every persons_dev image."""
-    annotations = json.loads((DATA_DIR / "persons_dev" / "annotations.json").read_text())
-    images = []
-    for entry in annotations["images"]:
-        image = cv2.cvtColor(cv2.imread(str(DATA_DIR / "persons_dev" / entry["file"])), cv2.COLOR_BGR2RGB)
-        if letterbox:
-            images.append(letterboxed(image, entry["boxes"]))
-        else:
-            truth = [[b["left"], b["top"], b["left"] + b["width"], b["top"] + b["height"]] for b in entry["boxes"]]
-            images.append((image, np.array(truth, dtype=np.float64).reshape(-1, 4)))
-    return images
+    return [(cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB), frame.boxes)
+            for frame in letterboxed(DATA_DIR / "persons_dev", FRAME_SIZE if letterbox else None)]
 
 
 def found(detector: HumanDetector, image: np.ndarray) -> list[tuple[float, np.ndarray]]:
@@ -149,18 +127,6 @@ def vtest_speeds(frames: list[np.ndarray], rounds: int) -> dict[str, tuple[float
     return {name: (len(frames) / median(seconds[name]), persons[name]) for name in detectors}
 
 
-def vtest_frames(count: int) -> list[np.ndarray]:
-    capture = cv2.VideoCapture(str(data_video(VTEST)))
-    frames = []
-    while len(frames) < count:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-    capture.release()
-    return frames
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=100, help="vtest.avi frames timed")
@@ -172,7 +138,7 @@ def main() -> None:
     print(f"own aspect (none, not letterboxed): recall {own['recall']:.3f} precision {own['precision']:.3f} "
           f"AP50 {own['ap50']:.3f} recall at precision {EQUAL_PRECISION} {own['at_equal']:.3f} "
           f"({own['truth']} persons)")
-    images, frames = dev_set(letterbox=True), vtest_frames(args.frames)
+    images, frames = dev_set(letterbox=True), rgb_frames(data_video(VTEST), args.frames)
     speeds = vtest_speeds(frames, args.rounds)
     rows = {name: (quality(make, images), *speeds[name]) for name, make in SETTINGS.items()}
     base = rows["none"]

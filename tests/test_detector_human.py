@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
+from bench.annotated import letterbox
 from support.helpers import MODEL_TOLERANCE, assert_same_detections, read_frames
 from worker.aws.model_fetch import S3ModelFetcher
 
@@ -317,18 +318,6 @@ ASPECT_IMAGE = "PennPed00020.jpg"  # three upright walkers, one across the seam 
 FRAME_SIZE = (1280, 720)
 
 
-def letterboxed(image: np.ndarray) -> tuple[np.ndarray, float, int, int]:
-    """The image scaled to fit a black 16:9 frame, centred, as video shows a photo: (frame, scale, left, top)."""
-    width, height = FRAME_SIZE
-    scale = min(width / image.shape[1], height / image.shape[0])
-    scaled = cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)),
-                        interpolation=cv2.INTER_AREA)
-    left, top = (width - scaled.shape[1]) // 2, (height - scaled.shape[0]) // 2
-    frame = np.zeros((height, width, 3), np.uint8)
-    frame[top : top + scaled.shape[0], left : left + scaled.shape[1]] = scaled
-    return frame, scale, left, top
-
-
 def pixel_corners(detections, width: float, height: float, scale: float = 1.0, left: int = 0,
                   top: int = 0) -> np.ndarray:
     """Detections as (x1, y1, x2, y2) pixels of the original image (undoing a letterbox's scale and offset)."""
@@ -349,7 +338,7 @@ def street_photo(data_dir) -> np.ndarray:
 
 def test_a_person_letterboxed_into_a_16_9_frame_is_found_as_in_its_own_aspect(human_detector, squeezed_detector,
                                                                              street_photo):
-    frame, scale, left, top = letterboxed(street_photo)
+    frame, scale, left, top = letterbox(street_photo, FRAME_SIZE)
 
     own = squeezed_detector.detect([street_photo])[0].detections  # the photo alone: its own aspect
     in_frame = human_detector.detect([frame])[0].detections  # the default: two squares of the 16:9 frame
@@ -368,7 +357,7 @@ def test_a_person_letterboxed_into_a_16_9_frame_is_found_as_in_its_own_aspect(hu
 
 
 def test_overlapping_views_report_each_person_once(human_detector, street_photo):
-    frame, *_ = letterboxed(street_photo)
+    frame, *_ = letterbox(street_photo, FRAME_SIZE)
 
     findings = human_detector.detect([frame])[0]
 

@@ -18,7 +18,7 @@ from worker.aws.queue import JobQueue, Message
 from worker.endings import JobEndings
 from worker.errors import MessageRefused, NotAJob
 from worker.idempotency import request_fingerprint
-from worker.message import read_job
+from worker.message_body import read_job
 
 log = logging.getLogger(__name__)
 
