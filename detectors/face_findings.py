@@ -1,10 +1,37 @@
-"""MTCNN's output rows turned into each frame's findings: faces at or above `min_confidence`, and weak ones."""
+"""Faces scored by MTCNN's ONet (both face models): MTCNN's output rows turned into each frame's findings,
+faces at or above `min_confidence` and weak ones."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
-from detectors.base import LANDMARK_NAMES, Box, Detection, Findings
+from detectors import tf_runtime
+from detectors.base import LANDMARK_NAMES, Box, Detection, Detector, Findings
+
+
+class OnetScoredFaces(Detector):
+    """What the face models share: ONet's scores, and the floors compared with them."""
+
+    name = "face"
+    label = "face"
+    cpu_batch, gpu_batch = 8, 16  # default frames per model call
+
+    def __init__(self, min_confidence: float, batch_size: int | None):
+        self.min_confidence = min_confidence
+        self.batch_size = tf_runtime.batch_size(batch_size, cpu=self.cpu_batch, gpu=self.gpu_batch)
+        self.on_gpu = tf_runtime.on_gpu()
+        # ONet keeps scores strictly above its threshold; the next float down keeps a score equal
+        # to the floor too, as every detector does. ONet keeps the weak faces as well, and they
+        # change none of the others: its NMS lets a box be suppressed only by higher-scored ones.
+        self._above_weak_floor = float(np.nextafter(self.weak_floor, 0.0))
+        self._above_min_confidence = float(np.nextafter(min_confidence, 0.0))
+
+    def _findings(self, rows: np.ndarray, frames: Sequence[np.ndarray]) -> list[Findings]:
+        height, width = frames[0].shape[:2]
+        return findings_from_rows(rows, len(frames), height, width, self.label, self._above_min_confidence)
+
 
 
 def findings_from_rows(rows: np.ndarray, frames: int, height: int, width: int, label: str,
