@@ -205,6 +205,6 @@ def test_submit_sends_models_and_tiles_as_detector_entries(clients, resources):
     assert result.returncode == 0, result.stderr
     entries = [{"name": "human", "model": f"s3://{resources.results_bucket}/models/people/", "tiles": "2x2"},
                {"name": "face", "model": "mtcnn"}]
-    assert JobStore(clients.dynamodb, resources.jobs_table).get(result.stdout.strip())["request"]["detectors"] == entries
+    assert JobStore(clients.dynamodb, resources.jobs_table).get(result.stdout.strip()).request["detectors"] == entries
     [message] = clients.sqs.receive_message(QueueUrl=resources.queue_url)["Messages"]
     assert json.loads(message["Body"])["detectors"] == entries
