@@ -31,7 +31,7 @@ def test_analyze_and_the_queue_path_give_identical_detections(clients, resources
     make_worker().run(drain=True)
 
     # then both documents are contract-valid and their frames are identical, detections and all
-    queued = read_result(clients, JobStore(clients.dynamodb, resources.jobs_table).get("same")["result_uri"])
+    queued = read_result(clients, JobStore(clients.dynamodb, resources.jobs_table).get("same").result_uri)
     analyzed = json.loads(local.read_text())
     for result in (queued, analyzed):
         assert_contract_result(result, sample_every=25)
@@ -89,7 +89,7 @@ def test_faces_tracked_between_detector_frames(make_worker, clients, resources, 
 
     make_worker().run(drain=True)
 
-    result = read_result(clients, JobStore(clients.dynamodb, resources.jobs_table).get("tracked-faces")["result_uri"])
+    result = read_result(clients, JobStore(clients.dynamodb, resources.jobs_table).get("tracked-faces").result_uri)
     assert_contract_result(result, sample_every=2)
     frames = result["frames"]
     carried = [d for i, f in enumerate(frames) if i % 5 for d in f["detections"]]
