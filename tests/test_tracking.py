@@ -262,6 +262,24 @@ def test_where_analysed_frames_are_far_apart_a_single_detection_is_reported():
     assert [sorted(d.track_id for d in found) for found in results] == [[1, 2], [1]]
 
 
+def test_no_identity_carries_over_a_cut_to_another_shot():
+    # given a box tracked in one shot, and a cut to a darker shot with another object where it was
+    tracker = MultiTracker()
+    patch = Patch(x=100, y=80, vx=2, vy=0)
+    feed = Feed(tracker)
+    for frame in range(10):
+        gray = render([patch], frame)
+        if frame >= 5:
+            gray = (gray // 3).astype(np.uint8)  # the next shot: another scene, another exposure
+        # when the detector finds a box at the same place on both sides of the cut
+        feed.observe(gray, detected([patch], frame))
+    results = feed.flush()
+
+    # then the object after the cut is a new track, and none of the first shot's boxes is lost
+    assert [found[0].track_id for found in results] == [1] * 5 + [2] * 5
+    assert tracker.track_counts() == {"person": 2}
+
+
 def test_carry_follows_a_moving_textured_box():
     patch = Patch(x=60, y=50, vx=5, vy=3, size=60)
     # Loose, as a person's box is: over half of it is background, which does not move.

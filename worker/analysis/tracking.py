@@ -45,6 +45,11 @@ MOMENTUM_WEIGHT = 0.2
 CONFIRM_WITHIN_MS = 150.0
 # A box narrower or shorter than this many pixels of the gray frame has left or collapsed.
 MIN_BOX_PX = 2.0
+# A hard cut between shots: analysed frames whose grey-level histograms are this far apart
+# (Bhattacharyya distance) show two scenes, and no track carries over the cut (the object that
+# overlaps a box in the next shot is another one). Within a shot, camera motion and lighting stay
+# far below it; cuts between shots of one scene sit far above.
+SHOT_CUT_DISTANCE = 0.15
 
 
 def tracking_view(frame_bgr: np.ndarray) -> np.ndarray:
@@ -104,6 +109,7 @@ class MultiTracker:
         self._pending: collections.deque[_Pending] = collections.deque()
         self._previous: np.ndarray | None = None
         self._previous_ms: float | None = None
+        self._histogram: np.ndarray | None = None
 
     def observe(self, index: int, timestamp_ms: float, gray: np.ndarray | None, detections: Sequence[Detection],
                 weak: Sequence[Detection] = ()) -> list[TrackedFrame]:
@@ -112,6 +118,7 @@ class MultiTracker:
         `weak` are the detector's detections scored under the reporting threshold: they only keep
         tracks going.
         """
+        self._end_tracks_at_a_cut(gray)
         sparse = self._previous_ms is not None and timestamp_ms - self._previous_ms > CONFIRM_WITHIN_MS
         tracks: list[Track | None] = [None] * len(detections)
         for label in dict.fromkeys([*self._tracks, *(d.label for d in detections)]):
@@ -131,6 +138,7 @@ class MultiTracker:
         "tracker", with the confidence of the track's last reported detection; a track the detector
         just missed is carried silently, so it can be matched again under its id.
         """
+        self._end_tracks_at_a_cut(gray)
         live = [track for tracks in self._tracks.values() for track in tracks]
         seen = [track for track in live if not track.missed]
         origins = np.array([t.box for t in seen]).reshape(-1, 4)  # on the previous frame
@@ -149,10 +157,7 @@ class MultiTracker:
 
     def flush(self) -> list[TrackedFrame]:
         """The frames still waiting, after the last one: tracks still tentative are not reported."""
-        for tracks in self._tracks.values():
-            for track in tracks:
-                track.ended = True
-        self._tracks.clear()
+        self._end_all_tracks()
         return self._finished()
 
     def track_counts(self) -> dict[str, int]:
@@ -202,6 +207,23 @@ class MultiTracker:
     def _confirm(self, label: str, track: Track, min_hits: int) -> None:
         if track.tentative and track.hits >= min_hits:
             track.track_id = self._confirmed[label] = self._confirmed.get(label, 0) + 1
+
+    def _end_all_tracks(self) -> None:
+        for tracks in self._tracks.values():
+            for track in tracks:
+                track.ended = True
+        self._tracks.clear()
+
+    def _end_tracks_at_a_cut(self, gray: np.ndarray | None) -> None:
+        """Ends every track where a new shot starts (see SHOT_CUT_DISTANCE)."""
+        if gray is None:
+            return
+        histogram = cv2.calcHist([gray], [0], None, [32], [0, 256])
+        cv2.normalize(histogram, histogram, 1, 0, cv2.NORM_L1)
+        if self._histogram is not None and cv2.compareHist(
+                self._histogram, histogram, cv2.HISTCMP_BHATTACHARYYA) > SHOT_CUT_DISTANCE:
+            self._end_all_tracks()
+        self._histogram = histogram
 
     def _end_tracks(self, gray: np.ndarray | None, timestamp_ms: float) -> None:
         """Ends the tracks lost for longer than their lifetime, and those whose box left the frame."""
